@@ -1,0 +1,139 @@
+// Package configs loads, validates and prints Portero's configuration: one YAML
+// file with ${VAR} expansion and the migration guide's environment overrides.
+// It holds plain structs only; the packages that act on a setting read it from here.
+package configs
+
+import "time"
+
+// Config is the whole configuration file.
+type Config struct {
+	Listen         string   `yaml:"listen"`
+	OpsListen      string   `yaml:"ops_listen"`
+	APIPrefix      string   `yaml:"api_prefix"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	Server       Server   `yaml:"server"`
+	Upstream     Upstream `yaml:"upstream"`
+	Storage      Storage  `yaml:"storage"`
+	Sessions     Sessions `yaml:"sessions"`
+	SecretKey    Secret   `yaml:"secret_key"`
+	Lockout      Lockout  `yaml:"lockout"`
+	Registration string   `yaml:"registration"`
+	Legacy       Legacy   `yaml:"legacy"`
+	Headers      Headers  `yaml:"headers"`
+	Log          Log      `yaml:"log"`
+	DefaultMode  string   `yaml:"default_mode"`
+	Routes       []Route  `yaml:"routes"`
+}
+
+// Server holds the public listener's hardening settings.
+type Server struct {
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes    int      `yaml:"max_header_bytes"`
+	// ShutdownGrace bounds how long in-flight requests (streams included) may run after SIGTERM.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+}
+
+// Upstream is the legacy app Portero stands in front of.
+type Upstream struct {
+	URL string `yaml:"url"`
+	// Timeout is how long Portero waits for the upstream's response headers (then 504).
+	Timeout         Duration `yaml:"timeout"`
+	DialTimeout     Duration `yaml:"dial_timeout"`
+	IdleConnTimeout Duration `yaml:"idle_conn_timeout"`
+	MaxIdleConns    int      `yaml:"max_idle_conns"`
+	// Host is "preserve" (the client's Host), "upstream" (the upstream URL's host) or a literal host.
+	Host string `yaml:"host"`
+}
+
+// Storage is the relational store: postgres://… or sqlite://PATH.
+type Storage struct {
+	URL Secret `yaml:"url"`
+}
+
+// Sessions is the live-session store: redis://… or memory://.
+type Sessions struct {
+	URL             Secret   `yaml:"url"`
+	IdleTimeout     Duration `yaml:"idle_timeout"`
+	AbsoluteTimeout Duration `yaml:"absolute_timeout"`
+}
+
+// Lockout is the failed-login policy.
+type Lockout struct {
+	MaxAttempts int      `yaml:"max_attempts"`
+	Window      Duration `yaml:"window"`
+	Duration    Duration `yaml:"duration"`
+	Reveal      bool     `yaml:"reveal"`
+}
+
+// Legacy describes the legacy app's own JWTs.
+type Legacy struct {
+	JWTSecret    Secret `yaml:"jwt_secret"`
+	JWTAlgorithm string `yaml:"jwt_algorithm"`
+	Subject      string `yaml:"subject"`
+}
+
+// Headers names the identity headers forwarded upstream.
+type Headers struct {
+	UserID       string `yaml:"user_id"`
+	UserEmail    string `yaml:"user_email"`
+	UserRoles    string `yaml:"user_roles"`
+	LegacyUserID string `yaml:"legacy_user_id"`
+	Assertion    string `yaml:"assertion"`
+}
+
+// Log configures zap.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // json | console
+}
+
+// Route is one entry of the route table.
+type Route struct {
+	Path        string   `yaml:"path"`
+	Methods     []string `yaml:"methods"`
+	Mode        string   `yaml:"mode"`
+	Roles       []string `yaml:"roles"`
+	LegacyToken bool     `yaml:"legacy_token"`
+}
+
+// Default returns the configuration every file is laid over.
+func Default() Config {
+	return Config{
+		Listen:    ":8080",
+		OpsListen: "127.0.0.1:9090",
+		Server: Server{
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			IdleTimeout:       Duration(120 * time.Second),
+			MaxHeaderBytes:    64 << 10,
+			ShutdownGrace:     Duration(30 * time.Second),
+		},
+		Upstream: Upstream{
+			URL:             "http://127.0.0.1:8000",
+			Timeout:         Duration(30 * time.Second),
+			DialTimeout:     Duration(5 * time.Second),
+			IdleConnTimeout: Duration(90 * time.Second),
+			MaxIdleConns:    512,
+			Host:            "preserve",
+		},
+		Storage:  Storage{URL: "sqlite://./data/portero.db"},
+		Sessions: Sessions{URL: "memory://", IdleTimeout: Duration(60 * time.Minute), AbsoluteTimeout: Duration(12 * time.Hour)},
+		Lockout: Lockout{
+			MaxAttempts: 5,
+			Window:      Duration(15 * time.Minute),
+			Duration:    Duration(30 * time.Minute),
+		},
+		Registration: "open",
+		Legacy:       Legacy{JWTAlgorithm: "HS256", Subject: "legacy_id"},
+		Headers: Headers{
+			UserID:       "X-Auth-User-Id",
+			UserEmail:    "X-Auth-User-Email",
+			UserRoles:    "X-Auth-User-Roles",
+			LegacyUserID: "X-Auth-Legacy-User-Id",
+			Assertion:    "X-Auth-Assertion",
+		},
+		Log:         Log{Level: "info", Format: "json"},
+		DefaultMode: "legacy",
+	}
+}
