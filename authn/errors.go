@@ -1,0 +1,43 @@
+package authn
+
+import "errors"
+
+// Sentinel errors of package authn. Match them with errors.Is; callers wrap them
+// with %w to add context. The HTTP layer maps them to status codes and
+// FastAPI-Users style bodies in one place.
+var (
+	// ErrInvalidPassword is matched by every *PasswordPolicyError, so callers
+	// that only need "the policy said no" can use errors.Is; the HTTP layer
+	// answers 400 REGISTER_INVALID_PASSWORD with the error's reasons.
+	ErrInvalidPassword = errors.New("authn: password does not meet the policy")
+
+	// ErrPasswordTooLong is returned by Hash for a password longer than
+	// MaxPasswordBytes. The policy refuses such passwords long before that;
+	// this is the last line so a huge body can never reach the hash function.
+	ErrPasswordTooLong = errors.New("authn: password too long")
+
+	// ErrUnknownHashFormat means a stored hash is neither argon2id in PHC form
+	// nor bcrypt ($2a$, $2b$, $2y$). The stored value cannot be checked, so the
+	// login must fail; an operator has to look at that user row.
+	ErrUnknownHashFormat = errors.New("authn: unknown password hash format")
+
+	// ErrMalformedHash means a stored hash has a known prefix but cannot be
+	// parsed (bad field, bad base64, wrong length).
+	ErrMalformedHash = errors.New("authn: malformed password hash")
+
+	// ErrHashTooCostly means a stored hash asks for more memory, time,
+	// parallelism or output than this gateway will ever spend on one
+	// verification. A hostile or corrupt row in the database must not be able
+	// to make a login allocate gigabytes or spin for minutes.
+	ErrHashTooCostly = errors.New("authn: password hash parameters exceed the allowed bounds")
+
+	// ErrInvalidHashParams means configured Argon2Params are unusable
+	// (zero rounds, too little memory, out of bounds).
+	ErrInvalidHashParams = errors.New("authn: invalid argon2 parameters")
+
+	// ErrHasherBusy means the hashing pool is saturated: its queue was full or
+	// the wait for a worker exceeded the configured maximum. The HTTP layer
+	// answers 503 with Retry-After; nothing about the user is revealed because
+	// unknown users go through the same pool (VerifyDummy).
+	ErrHasherBusy = errors.New("authn: password hasher busy")
+)
