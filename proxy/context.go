@@ -1,0 +1,63 @@
+package proxy
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// requestInfo is what the front door learns about a request as it passes
+// through the layers; the access log line is written from it.
+type requestInfo struct {
+	id          string
+	peer        netip.Addr
+	clientIP    netip.Addr
+	peerTrusted bool
+	route       string
+	mode        string
+	userID      string
+	upstreamDur time.Duration
+	clientGone  bool
+}
+
+type infoKey struct{}
+
+func withInfo(ctx context.Context, info *requestInfo) context.Context {
+	return context.WithValue(ctx, infoKey{}, info)
+}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(infoKey{}).(*requestInfo)
+	return info
+}
+
+// RequestID returns the request's id, as forwarded upstream and logged.
+func RequestID(ctx context.Context) string {
+	if info := infoFrom(ctx); info != nil {
+		return info.id
+	}
+	return ""
+}
+
+// ClientAddr returns the client's IP: the socket peer, or what a trusted
+// proxy vouched for.
+func ClientAddr(ctx context.Context) netip.Addr {
+	if info := infoFrom(ctx); info != nil {
+		return info.clientIP
+	}
+	return netip.Addr{}
+}
+
+// SetUser records the authenticated user for the access log.
+func SetUser(ctx context.Context, userID string) {
+	if info := infoFrom(ctx); info != nil {
+		info.userID = userID
+	}
+}
+
+// SetRoute records the route and mode that decided the request.
+func SetRoute(ctx context.Context, route, mode string) {
+	if info := infoFrom(ctx); info != nil {
+		info.route, info.mode = route, mode
+	}
+}
