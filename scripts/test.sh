@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# test.sh [PACKAGES...]          run the test suite (default ./...) against real services
+# test.sh --env-only -- CMD...   run CMD in the same prepared environment instead
+#
+# PostgreSQL and Redis come from PORTERO_TEST_POSTGRES / PORTERO_TEST_REDIS when
+# something answers there, else throwaway servers are started for the run
+# (see scripts/with-services.sh for every knob).
+#
+# Environment:
+#   GOTESTFLAGS  extra flags for go test, e.g. GOTESTFLAGS='-run TestProxy -v'
+#   RACE=0       drop -race (it needs cgo and a C compiler)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$here/.."
+# shellcheck source=scripts/lib.sh
+. "$here/lib.sh"
+LOG_PREFIX='test'
+
+if [[ ${1:-} == --env-only ]]; then
+	shift
+	[[ ${1:-} == -- ]] && shift
+	[[ $# -gt 0 ]] || die "usage: $0 --env-only -- CMD [ARGS...]"
+	exec bash "$here/with-services.sh" "$@"
+fi
+
+flags=(-count=1 -timeout 15m)
+if [[ ${RACE:-1} != 0 ]]; then
+	# The race detector is built with cgo; say so plainly instead of letting
+	# go test fail with "-race requires cgo".
+	cc=$(go env CC)
+	command -v "${cc%% *}" >/dev/null 2>&1 ||
+		die "-race needs a C compiler ($cc not found): apt-get install gcc, or run with RACE=0"
+	export CGO_ENABLED=1
+	flags=(-race "${flags[@]}")
+fi
+read -r -a extra <<<"${GOTESTFLAGS:-}"
+[[ $# -gt 0 ]] || set -- ./...
+
+log "go test ${flags[*]} ${extra[*]} $*"
+exec bash "$here/with-services.sh" go test "${flags[@]}" "${extra[@]}" "$@"
