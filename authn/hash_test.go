@@ -75,9 +75,8 @@ func TestArgon2ReferenceVector(t *testing.T) {
 	if h.params != want {
 		t.Errorf("parsed %+v, want %+v", h.params, want)
 	}
-	ok, rehash, err = want.Verify("password", ref)
-	if !ok || rehash || err != nil {
-		t.Errorf("Verify with the hash's own params = %v, %v, %v; want true, false, nil", ok, rehash, err)
+	if got := formatArgon2id(h); got != ref {
+		t.Errorf("formats back as %q", got)
 	}
 }
 
@@ -218,8 +217,10 @@ func TestVerifyRejectsBadHashes(t *testing.T) {
 			if ok || rehash || !errors.Is(err, tc.want) {
 				t.Errorf("Verify = %v, %v, %v; want false, false, %v", ok, rehash, err, tc.want)
 			}
-			// Refused without running the hash: microseconds, loose for -race.
-			if elapsed > 50*time.Millisecond {
+			// The sentinel above proves the refusal came from the checks; this
+			// is a backstop (a hostile m would take seconds), loose for a
+			// loaded machine under -race.
+			if elapsed > time.Second {
 				t.Errorf("Verify took %v: a bad hash must be refused without computing", elapsed)
 			}
 		})
