@@ -214,7 +214,7 @@ func containsEmailLocalPart(password, email string) bool {
 // message for people.
 type PasswordPolicyReason struct {
 	Code    string `json:"code"`
-	Message string `json:"reason"`
+	Message string `json:"message"`
 }
 
 // PasswordPolicyError lists every rule a password failed. It matches
