@@ -48,15 +48,16 @@ type Upstream struct {
 }
 
 // Storage is the relational store: postgres://… or sqlite://PATH.
+// A SQLAlchemy-style URL (postgresql+asyncpg://…) is normalised to postgres:// on load.
 type Storage struct {
-	URL Secret `yaml:"url"`
+	URL SecretURL `yaml:"url"`
 }
 
 // Sessions is the live-session store: redis://… or memory://.
 type Sessions struct {
-	URL             Secret   `yaml:"url"`
-	IdleTimeout     Duration `yaml:"idle_timeout"`
-	AbsoluteTimeout Duration `yaml:"absolute_timeout"`
+	URL             SecretURL `yaml:"url"`
+	IdleTimeout     Duration  `yaml:"idle_timeout"`
+	AbsoluteTimeout Duration  `yaml:"absolute_timeout"`
 }
 
 // Lockout is the failed-login policy.
