@@ -169,16 +169,23 @@ func TestMaskURL(t *testing.T) {
 		"":                    "",
 		"postgres://u:p@db/x": "postgres://u:xxxxx@db/x",
 		"postgres://u@db/x":   "postgres://u@db/x",
-		"postgres://db/x?password=p&sslmode=require": "postgres://db/x?password=xxxxx&sslmode=require",
-		"redis://r:6379/0?user_token=t":              "redis://r:6379/0?user_token=xxxxx",
-		"memory://":                                  "memory://",
-		"sqlite://./data/portero.db":                 "sqlite://./data/portero.db",
-		"postgres://u:12?pw@db/x":                    redacted, // unescaped '?' in the password
-		"postgres://u:p/w@db/x":                      redacted,
-		"postgres://u:p#w@db/x":                      redacted,
-		"host=db password=p":                         redacted, // a DSN, not a URL
-		"postgres://u:p@db/x#frag":                   "postgres://u:xxxxx@db/x#xxxxx",
-		"::not a url":                                redacted,
+		"postgres://db/x?password=p&sslmode=require":  "postgres://db/x?password=xxxxx&sslmode=require",
+		"redis://r:6379/0?user_token=t":               "redis://r:6379/0?user_token=xxxxx",
+		"memory://":                                   "memory://",
+		"sqlite://./data/portero.db":                  "sqlite://./data/portero.db",
+		"postgres://u:12?pw@db/x":                     redacted, // unescaped '?' in the password
+		"postgres://u:p/w@db/x":                       redacted,
+		"postgres://u:p#w@db/x":                       redacted,
+		"host=db password=p":                          redacted, // a DSN, not a URL
+		"postgres://u:p@db/x#frag":                    "postgres://u:xxxxx@db/x#xxxxx",
+		"::not a url":                                 redacted,
+		"postgres://u:p@db1:5432,db2:5432/x":          "postgres://u:xxxxx@db1:5432,db2:5432/x",
+		"postgres://u:p@ss@db/x":                      "postgres://u:xxxxx@db/x",
+		"redis://:pw@r:6379/0":                        "redis://:xxxxx@r:6379/0",
+		"redis://r?a=1&Password=2&flag&sslpassword=3": "redis://r?a=1&Password=xxxxx&flag&sslpassword=xxxxx",
+		"redis://r?%zz=1":                             "redis://r?xxxxx=xxxxx",
+		"sqlite://:memory:":                           "sqlite://:memory:",
+		"1postgres://u:p@db":                          redacted,
 	}
 	for in, want := range cases {
 		if got := maskURL(in); got != want {

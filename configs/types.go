@@ -19,7 +19,18 @@ type Duration time.Duration
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-func (d Duration) String() string { return time.Duration(d).String() }
+// String is the Go form without zero tails ("1h", "90m", "1h30m", not
+// "1h0m0s"), so printed configs read like the files they came from.
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
 
 // ParseDuration accepts Go durations plus a whole-number "d" (days) form.
 func ParseDuration(s string) (Duration, error) {
@@ -136,51 +147,92 @@ func formatRedacted(f fmt.State, verb rune, s string) {
 const maskedPassword = "xxxxx"
 
 // maskURL hides a URL's password and the values of password-like query
-// parameters (pgx reads ?password=, redis URLs may too). Anything that does
-// not parse as a URL with a scheme is hidden entirely: it could be a DSN with
-// a password in a form this function does not know.
+// parameters (pgx reads ?password=, redis URLs may too). It parses by hand,
+// the way net/url finds the parts (the authority ends at the first '/', '?'
+// or '#', the user info at its last '@'), so that URLs net/url refuses but
+// the drivers take (pgx's postgres://u:p@h1:5432,h2:5432/db) still print
+// readably. Anything without a scheme is hidden entirely: it could be a DSN
+// with a password in a form this function does not know.
 func maskURL(raw string) string {
 	if raw == "" {
 		return ""
 	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" || u.Opaque != "" {
+	scheme, rest, ok := splitScheme(raw)
+	if !ok {
 		return redacted
 	}
-	// An '@' anywhere but between the user info and the host means the URL
-	// is malformed (a password with an unescaped '?', '#' or '/'), and a part
-	// of the password may have landed in the host, path or query.
-	if strings.Contains(raw, "@") && (u.User == nil || strings.Contains(u.Host+u.Path+u.RawQuery+u.Fragment, "@")) {
+	if base, _, _ := strings.Cut(scheme, "+"); base == "sqlite" || base == "sqlite3" || base == "memory" {
+		return raw // a file path or nothing: no credentials to hide
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, tail := rest[:end], rest[end:]
+	if strings.Contains(tail, "@") {
+		// A password with an unescaped '/', '?' or '#': part of it would
+		// show up in the path or the query.
 		return redacted
 	}
-	_, hasPassword := u.User.Password()
-	masked := hasPassword
-	if u.RawQuery != "" {
-		q, err := url.ParseQuery(u.RawQuery)
-		if err != nil {
-			u.RawQuery, masked = redacted, true
-		} else {
-			found := false
-			for k := range q {
-				if secretQueryKey(k) {
-					q[k] = []string{maskedPassword}
-					found = true
+	var b strings.Builder
+	b.WriteString(raw[:len(raw)-len(rest)]) // scheme://
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		user, _, hasPassword := strings.Cut(authority[:at], ":")
+		b.WriteString(user)
+		if hasPassword {
+			b.WriteString(":" + maskedPassword)
+		}
+		b.WriteByte('@')
+		authority = authority[at+1:]
+	}
+	b.WriteString(authority)
+	tail, fragment, hasFragment := strings.Cut(tail, "#")
+	path, query, hasQuery := strings.Cut(tail, "?")
+	b.WriteString(path)
+	if hasQuery {
+		b.WriteByte('?')
+		for i, pair := range strings.Split(query, "&") {
+			if i > 0 {
+				b.WriteByte('&')
+			}
+			k, _, hasValue := strings.Cut(pair, "=")
+			if name, err := url.QueryUnescape(k); err != nil || secretQueryKey(name) {
+				if err != nil {
+					k = maskedPassword
 				}
+				b.WriteString(k + "=" + maskedPassword)
+				continue
 			}
-			if found {
-				u.RawQuery, masked = q.Encode(), true
+			if !hasValue {
+				b.WriteString(k)
+				continue
 			}
+			b.WriteString(pair)
 		}
 	}
-	if u.Fragment != "" {
-		u.Fragment, masked = maskedPassword, true
+	if hasFragment && fragment != "" {
+		b.WriteString("#" + maskedPassword)
 	}
-	if !masked {
-		// Print it exactly as written: re-encoding would turn memory:// into memory:.
-		return raw
+	return b.String()
+}
+
+// splitScheme returns the scheme of raw (lower case) and what follows "://";
+// ok is false when raw does not start with a well-formed scheme.
+func splitScheme(raw string) (scheme, rest string, ok bool) {
+	i := strings.Index(raw, "://")
+	if i <= 0 {
+		return "", "", false
 	}
-	// url.URL.Redacted writes "xxxxx" in place of a set password.
-	return u.Redacted()
+	for j := 0; j < i; j++ {
+		c := raw[j]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case j > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return "", "", false
+		}
+	}
+	return strings.ToLower(raw[:i]), raw[i+3:], true
 }
 
 // secretQueryKey reports whether a query parameter may hold a credential.

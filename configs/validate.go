@@ -165,6 +165,9 @@ func (c Config) checkUpstream(ch *checker) {
 	}
 }
 
+// checkStores checks the store URLs only as far as configs can without the
+// drivers: scheme, and the parts whose absence is surely a mistake. The
+// storage and sessions packages parse them fully when they connect.
 func (c Config) checkStores(ch *checker) {
 	switch raw := c.Storage.URL.Reveal(); {
 	case raw == "":
@@ -172,15 +175,15 @@ func (c Config) checkStores(ch *checker) {
 	case c.Storage.URL.String() == redacted:
 		ch.add("storage.url", "is not a valid URL such as postgres://user:password@host:5432/db or sqlite://PATH (percent-encode special characters in the password)")
 	default:
+		_, rest, _ := splitScheme(raw)
 		switch c.Storage.Driver() {
 		case "postgres":
 		case "sqlite":
-			if p, _ := c.Storage.SQLitePath(); p == "" {
+			if rest == "" {
 				ch.add("storage.url", "needs a file path, such as sqlite://./data/portero.db")
 			}
 		default:
-			u, _ := url.Parse(raw)
-			ch.add("storage.url", "scheme must be postgres (or postgresql[+driver]) or sqlite (got %q)", u.Scheme)
+			ch.add("storage.url", "scheme must be postgres (or postgresql[+driver]) or sqlite (got %q)", schemeOf(raw))
 		}
 	}
 
@@ -190,15 +193,14 @@ func (c Config) checkStores(ch *checker) {
 	case c.Sessions.URL.String() == redacted:
 		ch.add("sessions.url", "is not a valid URL such as redis://:password@host:6379/0 or memory:// (percent-encode special characters in the password)")
 	default:
-		u, _ := url.Parse(raw)
 		switch c.Sessions.Driver() {
 		case "redis":
-			if u.Host == "" {
+			if hostOf(raw) == "" {
 				ch.add("sessions.url", "needs a host, such as redis://redis:6379/0")
 			}
 		case "memory":
 		default:
-			ch.add("sessions.url", "scheme must be redis, rediss or memory (got %q)", u.Scheme)
+			ch.add("sessions.url", "scheme must be redis, rediss or memory (got %q)", schemeOf(raw))
 		}
 	}
 	ch.positive("sessions.idle_timeout", c.Sessions.IdleTimeout)
@@ -206,6 +208,24 @@ func (c Config) checkStores(ch *checker) {
 	if c.Sessions.IdleTimeout > 0 && c.Sessions.AbsoluteTimeout > 0 && c.Sessions.IdleTimeout > c.Sessions.AbsoluteTimeout {
 		ch.add("sessions.idle_timeout", "must not exceed sessions.absolute_timeout (%s > %s)", c.Sessions.IdleTimeout, c.Sessions.AbsoluteTimeout)
 	}
+}
+
+// schemeOf returns raw's scheme, or "" (safe to print: it holds no secret).
+func schemeOf(raw string) string {
+	s, _, _ := splitScheme(raw)
+	return s
+}
+
+// hostOf returns the host[:port] part of a URL's authority.
+func hostOf(raw string) string {
+	_, rest, _ := splitScheme(raw)
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		rest = rest[at+1:]
+	}
+	return rest
 }
 
 // reservedHeader reports names an identity header must not take: stripping
@@ -526,41 +546,24 @@ func (c Config) TrustedProxyPrefixes() []netip.Prefix {
 	return out
 }
 
-// Driver names the relational store: "postgres", "sqlite" or "" (invalid).
+// Driver names the relational store: "postgres" (postgres://, or
+// postgresql[+driver]:// before normalisation), "sqlite" (sqlite:// or
+// sqlite3://) or "" (anything else). The storage package reads the rest.
 func (s Storage) Driver() string {
-	u, err := url.Parse(s.URL.Reveal())
-	if err != nil {
-		return ""
-	}
-	switch u.Scheme {
+	scheme, _, _ := splitScheme(s.URL.Reveal())
+	switch base, _, _ := strings.Cut(scheme, "+"); base {
 	case "postgres", "postgresql":
 		return "postgres"
-	case "sqlite":
+	case "sqlite", "sqlite3":
 		return "sqlite"
 	}
 	return ""
 }
 
-// SQLitePath returns the file path of a sqlite:// URL: what follows
-// "sqlite://" up to any '?', percent-decoded (sqlite://./data/portero.db is
-// ./data/portero.db, sqlite:///var/lib/portero.db is /var/lib/portero.db).
-// The query, if any, is left for the driver. ok is false for other schemes.
-func (s Storage) SQLitePath() (path string, ok bool) {
-	u, err := url.Parse(s.URL.Reveal())
-	if err != nil || u.Scheme != "sqlite" {
-		return "", false
-	}
-	return u.Host + u.Path, true
-}
-
 // Driver names the session store: "redis" (redis:// or rediss://), "memory"
-// or "" (invalid).
+// or "" (anything else).
 func (s Sessions) Driver() string {
-	u, err := url.Parse(s.URL.Reveal())
-	if err != nil {
-		return ""
-	}
-	switch u.Scheme {
+	switch schemeOf(s.URL.Reveal()) {
 	case "redis", "rediss":
 		return "redis"
 	case "memory":

@@ -51,6 +51,8 @@ func TestValidationRules(t *testing.T) {
 		{"storage.url empty", "storage:\n  url: \"\"\n", "storage.url", 2, "must be set"},
 		{"storage.url scheme", "storage:\n  url: mysql://db/x\n", "storage.url", 2, `got "mysql"`},
 		{"storage.url unparsable", "storage:\n  url: \"postgres://u:p?x@db/x\"\n", "storage.url", 2, "not a valid URL"},
+		{"storage.url a DSN", "storage:\n  url: \"host=db password=p\"\n", "storage.url", 2, "not a valid URL"},
+		{"sessions.url unparsable", "sessions:\n  url: \"redis://:p/w@r\"\n", "sessions.url", 2, "not a valid URL"},
 		{"storage.url sqlite no path", "storage:\n  url: \"sqlite://\"\n", "storage.url", 2, "file path"},
 		{"sessions.url scheme", "sessions:\n  url: memcached://x\n", "sessions.url", 2, `got "memcached"`},
 		{"sessions.url redis no host", "sessions:\n  url: \"redis:///0\"\n", "sessions.url", 2, "needs a host"},
@@ -236,30 +238,37 @@ func TestTrustedProxyPrefixes(t *testing.T) {
 
 func TestStoreHelpers(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		url, driver, path string
-	}{
-		{"sqlite://./data/portero.db", "sqlite", "./data/portero.db"},
-		{"sqlite:///var/lib/p.db?_pragma=busy_timeout(5000)", "sqlite", "/var/lib/p.db"},
-		{"sqlite://./my%20data/p.db", "sqlite", "./my data/p.db"},
-		{"postgres://db/x", "postgres", ""},
-		{"mysql://db/x", "", ""},
-	}
-	for _, tc := range cases {
-		s := Storage{URL: SecretURL(tc.url)}
-		if got := s.Driver(); got != tc.driver {
-			t.Errorf("Driver(%s) = %q, want %q", tc.url, got, tc.driver)
-		}
-		if got, _ := s.SQLitePath(); got != tc.path {
-			t.Errorf("SQLitePath(%s) = %q, want %q", tc.url, got, tc.path)
+	for url, want := range map[string]string{
+		"sqlite://./data/portero.db": "sqlite", "sqlite3:///p.db": "sqlite", "sqlite://:memory:": "sqlite",
+		"postgres://db/x": "postgres", "postgresql+asyncpg://db/x": "postgres", "mysql://db/x": "", "x": "",
+	} {
+		if got := (Storage{URL: SecretURL(url)}).Driver(); got != want {
+			t.Errorf("Storage.Driver(%s) = %q, want %q", url, got, want)
 		}
 	}
-	for url, want := range map[string]string{"redis://r:6379": "redis", "rediss://r": "redis", "memory://": "memory", "x://": ""} {
+	for url, want := range map[string]string{"redis://r:6379": "redis", "REDISS://r": "redis", "memory://": "memory", "x://": ""} {
 		if got := (Sessions{URL: SecretURL(url)}).Driver(); got != want {
 			t.Errorf("Sessions.Driver(%s) = %q, want %q", url, got, want)
 		}
 	}
 	if got := (Log{Level: "warn"}).ZapLevel().String(); got != "warn" {
 		t.Errorf("ZapLevel = %s", got)
+	}
+}
+
+func TestDurationString(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"1h": "1h", "90m": "1h30m", "2m": "2m", "30s": "30s", "0s": "0s", "100ms": "100ms", "1m30s": "1m30s", "365d": "8760h", "-60m": "-1h"} {
+		d, err := ParseDuration(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.String(); got != want {
+			t.Errorf("%s prints %s, want %s", in, got, want)
+		}
+		back, err := ParseDuration(d.String())
+		if err != nil || back != d {
+			t.Errorf("%s does not round-trip: %v %v", in, back, err)
+		}
 	}
 }
