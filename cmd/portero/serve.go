@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/portero/portero/configs"
+	"github.com/portero/portero/proxy"
+)
+
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", getenv("PORTERO_CONFIG"), "configuration file (or PORTERO_CONFIG)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg := configs.Default()
+	if *path != "" {
+		var err error
+		if cfg, err = configs.Load(*path, getenv); err != nil {
+			printProblems(stderr, *path, err)
+			return 1
+		}
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "portero: %v\n", err)
+		return 1
+	}
+	defer func() { _ = log.Sync() }()
+
+	if err := serve(ctx, cfg, log, nil); err != nil {
+		log.Error("portero stopped", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+// serve runs the gateway until ctx is cancelled, then shuts down gracefully.
+// ready, when not nil, receives the bound addresses once both listeners accept.
+func serve(ctx context.Context, cfg configs.Config, log *zap.Logger, ready func(public, ops net.Addr)) error {
+	upstream, err := url.Parse(cfg.Upstream.URL)
+	if err != nil {
+		return fmt.Errorf("upstream.url: %w", err)
+	}
+	strip := proxy.NewHeaderStripper(cfg.Headers.UserID, cfg.Headers.UserEmail, cfg.Headers.UserRoles,
+		cfg.Headers.LegacyUserID, cfg.Headers.Assertion)
+	fwd, err := proxy.NewForwarder(proxy.ForwarderOptions{
+		Upstream:        upstream,
+		HostMode:        cfg.Upstream.Host,
+		DialTimeout:     cfg.Upstream.DialTimeout.D(),
+		ResponseTimeout: cfg.Upstream.Timeout.D(),
+		IdleConnTimeout: cfg.Upstream.IdleConnTimeout.D(),
+		MaxIdleConns:    cfg.Upstream.MaxIdleConns,
+	}, strip, log, proxy.ErrorResponder(log))
+	if err != nil {
+		return err
+	}
+
+	checks := []proxy.Check{proxy.UpstreamCheck(upstream)}
+	health := proxy.NewHealth(2*time.Second, checks...)
+	upgrades := &proxy.UpgradeTracker{}
+	front := proxy.NewFront(proxy.FrontOptions{
+		OwnPrefixes: ownPrefixes(cfg.APIPrefix),
+		Health:      health,
+		Forward:     upgrades.Track(fwd),
+		IPs:         proxy.NewIPResolver(cfg.TrustedProxyPrefixes()),
+		Log:         log,
+	})
+	ops := http.NewServeMux()
+	ops.Handle("/-/healthz", health)
+	ops.Handle("/-/readyz", health)
+
+	publicLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	opsLn, err := net.Listen("tcp", cfg.OpsListen)
+	if err != nil {
+		_ = publicLn.Close()
+		return fmt.Errorf("ops_listen: %w", err)
+	}
+	srv := proxy.NewServer(proxy.ServerOptions{
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
+		IdleTimeout:       cfg.Server.IdleTimeout.D(),
+		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
+	}, front, ops, health, upgrades, log)
+
+	log.Info("portero listening", zap.String("version", version),
+		zap.String("listen", publicLn.Addr().String()), zap.String("ops_listen", opsLn.Addr().String()),
+		zap.String("upstream", upstream.Redacted()), zap.String("default_mode", cfg.DefaultMode))
+	if ready != nil {
+		ready(publicLn.Addr(), opsLn.Addr())
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(publicLn, opsLn) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", zap.Duration("grace", cfg.Server.ShutdownGrace.D()))
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace.D())
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if err := <-errc; err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// ownPrefixes are the paths Portero answers itself, never forwarded.
+func ownPrefixes(apiPrefix string) []string {
+	return []string{apiPrefix + "/auth", apiPrefix + "/users"}
+}
+
+func newLogger(c configs.Log, w io.Writer) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(c.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	encCfg.EncodeDuration = zapcore.MillisDurationEncoder
+	var enc zapcore.Encoder
+	if c.Format == "console" {
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	} else {
+		enc = zapcore.NewJSONEncoder(encCfg)
+	}
+	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)
+	return zap.New(core, zap.ErrorOutput(zapcore.Lock(zapcore.AddSync(w)))), nil
+}
