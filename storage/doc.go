@@ -15,7 +15,7 @@
 //     is accepted too; the +driver part is ignored) opens a pgx v5 pool.
 //     connect_timeout defaults to 5s when the URL has none, because pgx would
 //     otherwise wait for the operating system's TCP timeout (minutes).
-//   - sqlite://PATH opens PATH with the pure-Go modernc.org/sqlite driver (no
+//   - sqlite://PATH (or sqlite3://PATH) opens PATH with the pure-Go modernc.org/sqlite driver (no
 //     cgo). sqlite://./data/portero.db is relative to the working directory,
 //     sqlite:///var/lib/portero.db is absolute, sqlite://:memory: and
 //     sqlite://file::memory:?cache=shared are in-memory databases for tests.
@@ -57,6 +57,9 @@
 //
 // Constraint violations are told apart with IsUniqueViolation and
 // IsForeignKeyViolation, which understand both drivers' errors.
+//
+// Tests of other packages get fresh migrated databases of both dialects
+// from package storagetest (NewPostgres, NewSQLite, Each).
 //
 // # Schema
 //
