@@ -55,6 +55,9 @@
 // (PostgreSQL's lower() depends on the database's ctype), so a store that wants
 // identical behaviour for non-ASCII addresses normalises them in Go first.
 //
+// Placeholders: the SQLite driver binds $1, $2, … by number, so a statement
+// whose SQL is portable can be written once with PostgreSQL placeholders.
+//
 // Constraint violations are told apart with IsUniqueViolation and
 // IsForeignKeyViolation, which understand both drivers' errors.
 //
