@@ -23,11 +23,10 @@ import (
 // commands, in an order that errs on the safe side: Create indexes first, so
 // a session that exists is always found by DeleteByUser.
 
-// touchScript is the request path in one round trip: read the session, check
-// it is alive at ARGV[1], and — when the last write is at least ARGV[3] ms
-// old — store the new last-seen time and slide the TTL, never past ax.
-// Returns {v, ls, ax} or nil when missing or dead. The comparisons are
-// exactly those of alive.
+// touchScript is Touch without a throttle, in one round trip: read the
+// session, check it is alive at ARGV[1], store the new last-seen time and
+// slide the TTL, never past ax. Returns {v, ls, ax}, or nil when the session
+// is missing or dead. The comparisons are exactly those of alive.
 var touchScript = redis.NewScript(`
 local f = redis.call('HMGET', KEYS[1], 'v', 'ls', 'ax')
 if not f[1] then return false end
@@ -36,7 +35,7 @@ local idle = tonumber(ARGV[2])
 local ls = tonumber(f[2])
 local ax = tonumber(f[3])
 if not ls or not ax or now >= ls + idle or now >= ax then return false end
-if now > ls and now - ls >= tonumber(ARGV[3]) then
+if now > ls then
   redis.call('HSET', KEYS[1], 'ls', ARGV[1])
   local exp = now + idle
   if exp > ax then exp = ax end
@@ -44,6 +43,31 @@ if now > ls and now - ls >= tonumber(ARGV[3]) then
   return {f[1], ARGV[1], f[3]}
 end
 return {f[1], f[2], f[3]}
+`)
+
+// slideScript is the write half of a throttled Touch: the client has read
+// the session with HMGET and found the last write older than the throttle.
+// It rechecks liveness (the session may have been deleted or slid since the
+// read), then moves ls forward and slides the TTL. Returns the resulting ls,
+// or nil when the session is missing or dead. Doing this in a script rather
+// than HSET+PEXPIRE from the client means a Touch racing a Delete can never
+// recreate the session as a partial hash.
+var slideScript = redis.NewScript(`
+local f = redis.call('HMGET', KEYS[1], 'ls', 'ax')
+if not f[1] then return false end
+local now = tonumber(ARGV[1])
+local idle = tonumber(ARGV[2])
+local ls = tonumber(f[1])
+local ax = tonumber(f[2])
+if not ls or not ax or now >= ls + idle or now >= ax then return false end
+if now > ls then
+  redis.call('HSET', KEYS[1], 'ls', ARGV[1])
+  local exp = now + idle
+  if exp > ax then exp = ax end
+  redis.call('PEXPIRE', KEYS[1], exp - now)
+  return ARGV[1]
+end
+return f[1]
 `)
 
 // createScript writes a new session unless the key is taken.
@@ -185,9 +209,24 @@ func (r *RedisStore) decodeFields(key string, f []any) (s Session, ok bool, err 
 	return s, true, nil
 }
 
-// Touch implements Store: one EVALSHA of touchScript.
+// Touch implements Store in one round trip in the common case.
+//
+// Without a throttle every Touch writes, and touchScript reads, checks and
+// writes in one EVALSHA. With a throttle most Touches only read, and a plain
+// HMGET is far cheaper for Redis than a script (measured on Redis 7.0: about
+// 0.7µs of server time per HMGET against 8-9µs per EVALSHA of touchScript,
+// and 25-30µs against 45-50µs per call from Go on a busy loopback); the
+// write, when due, is a second round trip to slideScript.
 func (r *RedisStore) Touch(ctx context.Context, key string, now time.Time) (Session, error) {
-	f, err := touchScript.Run(ctx, r.rdb, []string{r.sessKey(key)}, ms(now), r.idleMs, r.throttleMs).Slice()
+	if r.throttleMs == 0 {
+		return r.touchScripted(ctx, key, now)
+	}
+	return r.touchThrottled(ctx, key, now)
+}
+
+// touchScripted is Touch as one EVALSHA of touchScript.
+func (r *RedisStore) touchScripted(ctx context.Context, key string, now time.Time) (Session, error) {
+	f, err := touchScript.Run(ctx, r.rdb, []string{r.sessKey(key)}, ms(now), r.idleMs).Slice()
 	if errors.Is(err, redis.Nil) {
 		return Session{}, ErrNotFound
 	}
@@ -201,6 +240,37 @@ func (r *RedisStore) Touch(ctx context.Context, key string, now time.Time) (Sess
 	if !ok {
 		return Session{}, ErrNotFound
 	}
+	return s, nil
+}
+
+// touchThrottled is Touch as an HMGET, plus slideScript when the last write
+// is at least the throttle old.
+func (r *RedisStore) touchThrottled(ctx context.Context, key string, now time.Time) (Session, error) {
+	sk := r.sessKey(key)
+	f, err := r.rdb.HMGet(ctx, sk, "v", "ls", "ax").Result()
+	if err != nil {
+		return Session{}, fmt.Errorf("sessions: redis touch session: %w", err)
+	}
+	s, ok, err := r.decodeFields(key, f)
+	if err != nil {
+		return Session{}, err
+	}
+	nowMs, lsMs := ms(now), ms(s.LastSeenAt)
+	if !ok || !alive(nowMs, lsMs, ms(s.AbsoluteExpiresAt), r.idleMs) {
+		return Session{}, ErrNotFound
+	}
+	if nowMs <= lsMs || nowMs-lsMs < r.throttleMs {
+		return s, nil
+	}
+	ls, err := slideScript.Run(ctx, r.rdb, []string{sk}, nowMs, r.idleMs).Int64()
+	if errors.Is(err, redis.Nil) {
+		return Session{}, ErrNotFound
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("sessions: redis slide session: %w", err)
+	}
+	s.LastSeenAt = fromMs(ls)
+	s.IdleExpiresAt = fromMs(ls + r.idleMs)
 	return s, nil
 }
 

@@ -601,7 +601,17 @@ func testUpdateUser(t *testing.T, newStore NewStore) {
 }
 
 func testConcurrentTouches(t *testing.T, newStore NewStore) {
-	e := setup(t, newStore, Params{})
+	// Both write paths: a store may touch differently when it throttles.
+	for _, throttle := range []time.Duration{0, time.Millisecond} {
+		t.Run(fmt.Sprintf("throttle=%v", throttle), func(t *testing.T) {
+			t.Parallel()
+			concurrentTouches(t, newStore, throttle)
+		})
+	}
+}
+
+func concurrentTouches(t *testing.T, newStore NewStore, throttle time.Duration) {
+	e := setup(t, newStore, Params{TouchThrottle: throttle})
 	user := newUser()
 	tok, created := e.create(t, identity(user))
 	key := tok.Key()
