@@ -51,6 +51,9 @@ type Upstream struct {
 // A SQLAlchemy-style URL (postgresql+asyncpg://…) is normalised to postgres:// on load.
 type Storage struct {
 	URL SecretURL `yaml:"url"`
+	// MigrateOnStart applies pending schema migrations when serve starts;
+	// concurrent starts are safe (the migration runner takes a lock).
+	MigrateOnStart bool `yaml:"migrate_on_start"`
 }
 
 // Sessions is the live-session store: redis://… or memory://.
@@ -118,7 +121,7 @@ func Default() Config {
 			MaxIdleConns:    512,
 			Host:            "preserve",
 		},
-		Storage:  Storage{URL: "sqlite://./data/portero.db"},
+		Storage:  Storage{URL: "sqlite://./data/portero.db", MigrateOnStart: true},
 		Sessions: Sessions{URL: "memory://", IdleTimeout: Duration(60 * time.Minute), AbsoluteTimeout: Duration(12 * time.Hour)},
 		Lockout: Lockout{
 			MaxAttempts: 5,

@@ -51,7 +51,7 @@ func TestExampleFilesLoad(t *testing.T) {
 	t.Run("portero.example.yaml without its variables", func(t *testing.T) {
 		t.Parallel()
 		_, err := Load("portero.example.yaml", env())
-		requireProblem(t, err, "legacy.jwt_secret", 71, "must be set: routes[0]")
+		requireProblem(t, err, "legacy.jwt_secret", lineOf(t, "portero.example.yaml", "  jwt_secret:"), "must be set: routes[0]")
 	})
 	t.Run("dev.yaml", func(t *testing.T) {
 		t.Parallel()
@@ -378,4 +378,21 @@ func TestAliasBomb(t *testing.T) {
 	if len(ps) != 1 || !strings.Contains(ps[0].Msg, "too many aliases") {
 		t.Errorf("want only the budget problem, got %d: %v", len(ps), ps[:min(len(ps), 3)])
 	}
+}
+
+// lineOf finds the 1-based line of the first line starting with prefix, so
+// tests keep pointing at the right key when the example file grows.
+func lineOf(t *testing.T, path, prefix string) int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return i + 1
+		}
+	}
+	t.Fatalf("%s has no line starting with %q", path, prefix)
+	return 0
 }

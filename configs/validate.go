@@ -200,7 +200,7 @@ func (c Config) checkStores(ch *checker) {
 			}
 		case "memory":
 		default:
-			ch.add("sessions.url", "scheme must be redis, rediss or memory (got %q)", schemeOf(raw))
+			ch.add("sessions.url", "scheme must be redis, rediss, redis+cluster, rediss+cluster or memory (got %q)", schemeOf(raw))
 		}
 	}
 	ch.positive("sessions.idle_timeout", c.Sessions.IdleTimeout)
@@ -564,7 +564,7 @@ func (s Storage) Driver() string {
 // or "" (anything else).
 func (s Sessions) Driver() string {
 	switch schemeOf(s.URL.Reveal()) {
-	case "redis", "rediss":
+	case "redis", "rediss", "redis+cluster", "rediss+cluster":
 		return "redis"
 	case "memory":
 		return "memory"

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portero/portero/storage/storagetest"
 )
 
 // binDir holds portero and demo-upstream built once for the end-to-end tests,
@@ -105,17 +107,20 @@ func (p *proc) output() string {
 // returns portero's public and ops base URLs.
 func startStack(t *testing.T, extraYAML string) (public, ops string, portero *proc) {
 	t.Helper()
+	storageURL := "sqlite://" + filepath.Join(t.TempDir(), "portero.db")
+	if !strings.Contains(extraYAML, "storage:") {
+		extraYAML += fmt.Sprintf("storage: {url: %q}\n", storageURL)
+	}
 	_, m := start(t, regexp.MustCompile(`addr=(\S+)`), "demo-upstream", "-listen", "127.0.0.1:0")
 	upstream := m[1]
 	cfg := filepath.Join(t.TempDir(), "portero.yaml")
 	yaml := fmt.Sprintf(`listen: "127.0.0.1:0"
 ops_listen: "127.0.0.1:0"
 upstream: {url: "http://%s", timeout: 2s}
-storage: {url: "sqlite://%s"}
 secret_key: "test-secret-key-with-enough-bytes-0123456789"
 server: {shutdown_grace: 5s}
 log: {level: info, format: json}
-%s`, upstream, filepath.Join(t.TempDir(), "portero.db"), extraYAML)
+%s`, upstream, extraYAML)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -281,5 +286,51 @@ func TestGracefulShutdownFinishesStreams(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("portero did not exit")
+	}
+}
+
+func TestMigrateAndReadinessAgainstPostgresAndRedis(t *testing.T) {
+	t.Parallel()
+	pgURL := storagetest.NewPostgresURL(t)
+	redisURL := os.Getenv("PORTERO_TEST_REDIS")
+	if redisURL == "" {
+		redisURL = "redis://127.0.0.1:6379/0"
+	}
+	cfg := filepath.Join(t.TempDir(), "p.yaml")
+	_ = os.WriteFile(cfg, []byte(fmt.Sprintf("storage: {url: %q}\n", pgURL)), 0o600)
+	getenv := func(string) string { return "" }
+
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"migrate", "status", "--config", cfg}, getenv, nil, &out, &errOut); code != 0 || !strings.Contains(out.String(), "pending") {
+		t.Fatalf("migrate status on an empty database (%d): %s %s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"migrate", "up", "--config", cfg}, getenv, nil, &out, &errOut); code != 0 || strings.Contains(out.String(), "pending") {
+		t.Fatalf("migrate up (%d): %s %s", code, out.String(), errOut.String())
+	}
+
+	public, _, _ := startStack(t, fmt.Sprintf("storage: {url: %q, migrate_on_start: false}\nsessions: {url: %q}\n", pgURL, redisURL))
+	res, err := http.Get(public + "/-/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{`"postgres":"ok"`, `"redis":"ok"`, `"upstream":"ok"`} {
+		if res.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("readyz %d %s lacks %s", res.StatusCode, body, want)
+		}
+	}
+
+	// Redis that does not answer makes the instance unready, and says which.
+	public, _, _ = startStack(t, "sessions: {url: \"redis://127.0.0.1:1/0\"}\n")
+	res, err = http.Get(public + "/-/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 503 || !strings.Contains(string(body), `"redis":"unavailable"`) {
+		t.Errorf("readyz with Redis down: %d %s", res.StatusCode, body)
 	}
 }

@@ -27,6 +27,8 @@ const usage = `usage: portero <command> [arguments]
 
 commands:
   serve [--config FILE]        run the gateway (FILE also from PORTERO_CONFIG)
+  migrate up|status [--config FILE]
+                               apply or list schema migrations
   config check FILE            validate a configuration file
   config print FILE            print the effective configuration, secrets redacted
   version                      print the version
@@ -42,6 +44,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch args[0] {
 	case "serve":
 		return cmdServe(ctx, args[1:], getenv, stderr)
+	case "migrate":
+		return cmdMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "config":
 		return cmdConfig(args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-v":

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -16,22 +15,14 @@ import (
 
 	"github.com/portero/portero/configs"
 	"github.com/portero/portero/proxy"
+	"github.com/portero/portero/sessions"
+	"github.com/portero/portero/storage"
 )
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", getenv("PORTERO_CONFIG"), "configuration file (or PORTERO_CONFIG)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg := configs.Default()
-	if *path != "" {
-		var err error
-		if cfg, err = configs.Load(*path, getenv); err != nil {
-			printProblems(stderr, *path, err)
-			return 1
-		}
+	cfg, code := loadConfigFlag("serve", args, getenv, stderr)
+	if code != 0 {
+		return code
 	}
 	log, err := newLogger(cfg.Log, stderr)
 	if err != nil {
@@ -68,7 +59,20 @@ func serve(ctx context.Context, cfg configs.Config, log *zap.Logger, ready func(
 		return err
 	}
 
-	checks := []proxy.Check{proxy.UpstreamCheck(upstream)}
+	db, err := openStorage(ctx, cfg.Storage, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	checks := []proxy.Check{proxy.UpstreamCheck(upstream), {Name: db.Dialect().String(), Fn: db.Ping}}
+	if cfg.Sessions.Driver() == "redis" {
+		rdb, err := sessions.NewRedisClient(cfg.Sessions.URL.Reveal())
+		if err != nil {
+			return fmt.Errorf("sessions.url: %w", err)
+		}
+		defer rdb.Close()
+		checks = append(checks, proxy.Check{Name: "redis", Fn: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }})
+	}
 	health := proxy.NewHealth(2*time.Second, checks...)
 	upgrades := &proxy.UpgradeTracker{}
 	front := proxy.NewFront(proxy.FrontOptions{
@@ -122,6 +126,25 @@ func serve(ctx context.Context, cfg configs.Config, log *zap.Logger, ready func(
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// openStorage opens the relational store and, unless configured off, brings
+// its schema up to date; concurrent starts take turns on the migration lock.
+func openStorage(ctx context.Context, c configs.Storage, log *zap.Logger) (*storage.DB, error) {
+	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	db, err := storage.Open(openCtx, c.URL.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	if c.MigrateOnStart {
+		if err := db.Migrate(openCtx); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("storage: migrate: %w", err)
+		}
+	}
+	log.Info("storage ready", zap.Stringer("url", c.URL), zap.Bool("migrated", c.MigrateOnStart))
+	return db, nil
 }
 
 // ownPrefixes are the paths Portero answers itself, never forwarded.
