@@ -9,6 +9,8 @@
 // millisecond arithmetic (see alive), from an injected clock, so the shared
 // contract suite in sessions/sessionstest can move time instead of sleeping.
 //
-// The request path calls Store.Touch alone: it checks the session is alive,
-// slides the idle expiry and returns the session in one Redis round trip.
+// The request path calls Store.Touch alone, not Get then Touch: it checks
+// the session is alive, slides the idle expiry and returns the session in
+// one Redis round trip (two on the rare request where a throttled write
+// falls due). BenchmarkRequestPath measures the choices.
 package sessions

@@ -31,7 +31,8 @@ type Store interface {
 	// LastSeenAt to now (unless the store throttles writes and the last write
 	// is more recent than the throttle interval), pushes the idle expiry
 	// forward — never past the absolute cap — and returns the updated session.
-	// ErrNotFound when the session is missing or dead at now. One round trip.
+	// ErrNotFound when the session is missing or dead at now. The request
+	// path calls Touch instead of Get: one round trip in the common case.
 	Touch(ctx context.Context, key string, now time.Time) (Session, error)
 
 	// Delete ends the session stored under key. Deleting a missing session is
