@@ -335,7 +335,9 @@ func (r *RedisStore) userSessions(ctx context.Context, userID string) ([]indexed
 		switch {
 		case err != nil:
 			// Corrupt: never live, but still deletable by DeleteByUser.
-		case !ok:
+		case !ok || s.UserID != userID:
+			// Gone, or (only after a Create refused with ErrExists) another
+			// user's session: either way not this user's to list or end.
 			out[i].gone = true
 			gone = append(gone, k)
 		default:

@@ -54,7 +54,9 @@ type Store interface {
 
 	// UpdateUser rewrites the identity snapshot of every live session of the
 	// user: fn gets a copy of each session and may change Email, Roles,
-	// Permissions and LegacyID; changes to any other field are ignored.
+	// Permissions and LegacyID; changes to any other field are ignored. fn
+	// may run more than once for a session (the Redis store retries when a
+	// concurrent update wins), so it must only set fields.
 	UpdateUser(ctx context.Context, userID string, fn func(*Session)) error
 
 	// Ping reports whether the store can serve requests (readiness).

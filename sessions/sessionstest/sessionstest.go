@@ -280,14 +280,23 @@ func testCreateRejects(t *testing.T, newStore NewStore) {
 	if _, err := e.st.Create(e.ctx, tok, sessions.Session{Email: "x@example.test"}); !errors.Is(err, sessions.ErrInvalidSession) {
 		t.Fatalf("no user id: err = %v, want ErrInvalidSession", err)
 	}
-	first, _ := e.create(t, identity(newUser()))
-	if _, err := e.st.Create(e.ctx, first, identity(newUser())); !errors.Is(err, sessions.ErrExists) {
+	owner, intruder := newUser(), newUser()
+	first, _ := e.create(t, identity(owner))
+	if _, err := e.st.Create(e.ctx, first, identity(intruder)); !errors.Is(err, sessions.ErrExists) {
 		t.Fatalf("reused token: err = %v, want ErrExists", err)
 	}
-	// The original is untouched by the refused Create.
-	if got := e.mustGet(t, first.Key()); got.UserID == "" {
-		t.Fatal("original session lost")
+	// The refused Create leaves the original untouched and gives the other
+	// user no handle on it.
+	if got := e.mustGet(t, first.Key()); got.UserID != owner {
+		t.Fatalf("original session now %+v", got)
 	}
+	if l, err := e.st.ListByUser(e.ctx, intruder); err != nil || len(l) != 0 {
+		t.Fatalf("ListByUser(other user) after a refused Create = %+v, %v", l, err)
+	}
+	if n, err := e.st.DeleteByUser(e.ctx, intruder, ""); err != nil || n != 0 {
+		t.Fatalf("DeleteByUser(other user) after a refused Create = %d, %v", n, err)
+	}
+	e.mustGet(t, first.Key())
 }
 
 func testUnknownKey(t *testing.T, newStore NewStore) {
