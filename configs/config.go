@@ -3,7 +3,10 @@
 // It holds plain structs only; the packages that act on a setting read it from here.
 package configs
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Config is the whole configuration file.
 type Config struct {
@@ -22,8 +25,11 @@ type Config struct {
 	Legacy       Legacy   `yaml:"legacy"`
 	Headers      Headers  `yaml:"headers"`
 	Log          Log      `yaml:"log"`
-	DefaultMode  string   `yaml:"default_mode"`
-	Routes       []Route  `yaml:"routes"`
+	// LoginURL is where gateway routes send a browser without a session
+	// (with a same-origin return path); empty answers 401 JSON to everyone.
+	LoginURL    string  `yaml:"login_url"`
+	DefaultMode string  `yaml:"default_mode"`
+	Routes      []Route `yaml:"routes"`
 }
 
 // Server holds the public listener's hardening settings.
@@ -61,6 +67,14 @@ type Sessions struct {
 	URL             SecretURL `yaml:"url"`
 	IdleTimeout     Duration  `yaml:"idle_timeout"`
 	AbsoluteTimeout Duration  `yaml:"absolute_timeout"`
+	// CookieName is the browser session cookie; "__Host-" names require
+	// CookieSecure (the browser refuses them otherwise).
+	CookieName string `yaml:"cookie_name"`
+	// CookieSecure marks the cookie Secure; turn off only for plain-HTTP local development.
+	CookieSecure bool `yaml:"cookie_secure"`
+	// TouchInterval throttles idle-timeout slides to one store write per
+	// interval per session (0 writes on every request).
+	TouchInterval Duration `yaml:"touch_interval"`
 }
 
 // Lockout is the failed-login policy.
@@ -85,7 +99,15 @@ type Headers struct {
 	UserRoles    string `yaml:"user_roles"`
 	LegacyUserID string `yaml:"legacy_user_id"`
 	Assertion    string `yaml:"assertion"`
+	// Disable lists headers not to send: user_id, user_email, user_roles,
+	// legacy_user_id, assertion. They are still stripped from clients.
+	Disable []string `yaml:"disable"`
+	// AssertionAudience is the aud claim of X-Auth-Assertion; default upstream.url.
+	AssertionAudience string `yaml:"assertion_audience"`
 }
+
+// Enabled reports whether the identity header with the given key is sent.
+func (h Headers) Enabled(key string) bool { return !slices.Contains(h.Disable, key) }
 
 // Log configures zap.
 type Log struct {
@@ -95,12 +117,26 @@ type Log struct {
 
 // Route is one entry of the route table.
 type Route struct {
-	Path        string   `yaml:"path"`
-	Methods     []string `yaml:"methods"`
-	Mode        string   `yaml:"mode"`
+	Path    string   `yaml:"path"`
+	Methods []string `yaml:"methods"`
+	Mode    string   `yaml:"mode"`
+	// Roles and Permissions: the user needs any one of the roles and every
+	// one of the permissions (gateway and dual routes).
 	Roles       []string `yaml:"roles"`
+	Permissions []string `yaml:"permissions"`
 	LegacyToken bool     `yaml:"legacy_token"`
+	// Unauthenticated overrides how a request without a session is answered:
+	// "json" (401) or "redirect" (302 to login_url); empty decides by Accept.
+	Unauthenticated string `yaml:"unauthenticated"`
+	// Slide: false keeps requests on this route from extending the session's
+	// idle timeout (background polling must not keep a session alive).
+	Slide *bool `yaml:"slide"`
+	// Audit writes an access row for every request the route decides.
+	Audit bool `yaml:"audit"`
 }
+
+// Slides reports whether requests on the route extend the idle timeout.
+func (r Route) Slides() bool { return r.Slide == nil || *r.Slide }
 
 // Default returns the configuration every file is laid over.
 func Default() Config {
@@ -121,8 +157,15 @@ func Default() Config {
 			MaxIdleConns:    512,
 			Host:            "preserve",
 		},
-		Storage:  Storage{URL: "sqlite://./data/portero.db", MigrateOnStart: true},
-		Sessions: Sessions{URL: "memory://", IdleTimeout: Duration(60 * time.Minute), AbsoluteTimeout: Duration(12 * time.Hour)},
+		Storage: Storage{URL: "sqlite://./data/portero.db", MigrateOnStart: true},
+		Sessions: Sessions{
+			URL:             "memory://",
+			IdleTimeout:     Duration(60 * time.Minute),
+			AbsoluteTimeout: Duration(12 * time.Hour),
+			CookieName:      "__Host-portero_session",
+			CookieSecure:    true,
+			TouchInterval:   Duration(15 * time.Second),
+		},
 		Lockout: Lockout{
 			MaxAttempts: 5,
 			Window:      Duration(15 * time.Minute),

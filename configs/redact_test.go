@@ -109,7 +109,13 @@ func normalise(c Config) Config {
 	if len(c.Routes) == 0 {
 		c.Routes = nil
 	}
+	if len(c.Headers.Disable) == 0 {
+		c.Headers.Disable = nil
+	}
 	for i := range c.Routes {
+		if len(c.Routes[i].Permissions) == 0 {
+			c.Routes[i].Permissions = nil
+		}
 		if len(c.Routes[i].Methods) == 0 {
 			c.Routes[i].Methods = nil
 		}

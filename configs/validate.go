@@ -90,6 +90,10 @@ func (c Config) problems() []*Problem {
 
 	ch.oneOf("default_mode", c.DefaultMode, ModePublic, ModeLegacy, ModeGateway, ModeDual)
 	c.checkRoutes(ch)
+	c.checkCookie(ch)
+	if c.LoginURL != "" && (!strings.HasPrefix(c.LoginURL, "/") || strings.HasPrefix(c.LoginURL, "//") || strings.ContainsAny(c.LoginURL, "\\ \t\r\n")) {
+		ch.add("login_url", "must be a same-origin path such as /auth/signin (got %q)", c.LoginURL)
+	}
 	return ch.ps
 }
 
@@ -252,6 +256,11 @@ func (c Config) checkHeaders(ch *checker) {
 		{"headers.legacy_user_id", h.LegacyUserID},
 		{"headers.assertion", h.Assertion},
 	}
+	for j, d := range h.Disable {
+		if !slices.Contains([]string{"user_id", "user_email", "user_roles", "legacy_user_id", "assertion"}, d) {
+			ch.add(fmt.Sprintf("headers.disable[%d]", j), "must be one of user_id, user_email, user_roles, legacy_user_id, assertion (got %q)", d)
+		}
+	}
 	seen := map[string]string{}
 	for _, n := range named {
 		if !isToken(n.v) {
@@ -327,6 +336,20 @@ func (c Config) checkRoutes(ch *checker) {
 		for j, role := range r.Roles {
 			if role == "" || strings.ContainsAny(role, ", \t\r\n") || !isPrintable(role) {
 				ch.add(fmt.Sprintf("%s.roles[%d]", k, j), "must be a role name without spaces or commas (got %q)", role)
+			}
+		}
+		if len(r.Permissions) > 0 && !authenticated && r.Mode != "" {
+			ch.add(k+".permissions", "apply only to gateway and dual routes; a %s route lets everyone through", r.Mode)
+		}
+		for j, perm := range r.Permissions {
+			if perm == "" || strings.ContainsAny(perm, ", \t\r\n") || !isPrintable(perm) {
+				ch.add(fmt.Sprintf("%s.permissions[%d]", k, j), "must be a permission name without spaces or commas (got %q)", perm)
+			}
+		}
+		if r.Unauthenticated != "" {
+			ch.oneOf(k+".unauthenticated", r.Unauthenticated, "json", "redirect")
+			if !authenticated {
+				ch.add(k+".unauthenticated", "applies only to gateway and dual routes")
 			}
 		}
 		if r.LegacyToken && !authenticated && r.Mode != "" {
@@ -612,4 +635,18 @@ func (c Config) Warnings() []Problem {
 		warn("lockout.reveal", "true: a locked account answers 423, which tells an attacker the account exists")
 	}
 	return ws
+}
+
+func (c Config) checkCookie(ch *checker) {
+	name := c.Sessions.CookieName
+	if !isToken(name) {
+		ch.add("sessions.cookie_name", "must be a valid cookie name (got %q)", name)
+		return
+	}
+	if strings.HasPrefix(name, "__Host-") && !c.Sessions.CookieSecure {
+		ch.add("sessions.cookie_secure", "must be true while sessions.cookie_name starts with __Host- (browsers drop such cookies without Secure); rename the cookie for plain-HTTP development")
+	}
+	if c.Sessions.TouchInterval < 0 || (c.Sessions.IdleTimeout > 0 && c.Sessions.TouchInterval >= c.Sessions.IdleTimeout) {
+		ch.add("sessions.touch_interval", "must be at least 0 and below sessions.idle_timeout (got %s)", c.Sessions.TouchInterval)
+	}
 }
