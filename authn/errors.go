@@ -40,4 +40,25 @@ var (
 	// answers 503 with Retry-After; nothing about the user is revealed because
 	// unknown users go through the same pool (VerifyDummy).
 	ErrHasherBusy = errors.New("authn: password hasher busy")
+
+	// ErrInvalidToken is the one answer to every bearer token, legacy JWT or
+	// identity assertion that does not verify: bad signature, wrong or
+	// missing kid, unexpected alg, expired, wrong audience, malformed, too
+	// large. The error wraps the detailed cause for logs, but callers (and
+	// so clients) get no hint of which check failed; the HTTP layer answers
+	// 401 alike for all of them.
+	ErrInvalidToken = errors.New("authn: invalid token")
+
+	// ErrWeakSecret means a secret given to NewKeyring is shorter than
+	// MinSecretBytes, or a legacy JWT secret is empty.
+	ErrWeakSecret = errors.New("authn: secret too short")
+
+	// ErrTokenConfig means token settings are unusable: an algorithm other
+	// than the ones allowed, an unknown legacy subject kind, a bad claim name.
+	ErrTokenConfig = errors.New("authn: invalid token configuration")
+
+	// ErrTokenInput means a token cannot be minted from what the caller gave:
+	// an empty user id or session key, an expiry not in the future, a legacy
+	// subject of the wrong kind, an empty audience.
+	ErrTokenInput = errors.New("authn: cannot mint token from this input")
 )
