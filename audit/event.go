@@ -1,0 +1,179 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Action names. They are dotted, most general part first, so that a Query
+// by prefix ("auth.", "auth.login") selects a family of events.
+const (
+	ActionRegister         = "auth.register"
+	ActionLoginSucceeded   = "auth.login.succeeded"
+	ActionLoginFailed      = "auth.login.failed" // Details["reason"]: bad_password, unknown_user, locked, inactive
+	ActionAccountLocked    = "auth.account.locked"
+	ActionAccountUnlocked  = "auth.account.unlocked"
+	ActionLogout           = "auth.logout"
+	ActionPasswordChanged  = "auth.password.changed"
+	ActionSessionRevoked   = "session.revoked"
+	ActionUserUpdated      = "user.updated"
+	ActionUserDeleted      = "user.deleted"
+	ActionRouteModeChanged = "route.mode.changed"
+	ActionProxyDenied      = "proxy.denied"
+	ActionProxyAccess      = "proxy.access" // per-route access auditing (audit: true)
+)
+
+// Event is one row of audit_logs.
+//
+// Empty strings are stored as NULL and read back as empty strings. The
+// Writer owns an Event's Details map once Record or Enqueue has been called
+// with it: do not modify the map afterwards.
+type Event struct {
+	// ID is the event's UUID (the event_id column). It makes delivery
+	// idempotent: storing the same ID twice keeps one row. The Writer assigns
+	// a time-ordered UUIDv7 when it is empty.
+	ID string
+	// UserID is the acting or affected user's UUID, empty when there is none
+	// (a failed login for an unknown e-mail).
+	UserID string
+	// Action is a dotted name such as ActionLoginSucceeded. Required.
+	Action     string
+	Resource   string
+	ResourceID string
+	IP         string
+	UserAgent  string
+	// Details is stored as a JSON object.
+	Details map[string]any
+	// CreatedAt is when the event happened. The Writer stamps it from its
+	// clock when zero. Stored with microsecond precision (PostgreSQL's).
+	CreatedAt time.Time
+
+	// details caches Details marshalled to JSON: the Writer marshals once,
+	// when it takes the event, and the spool and the stores reuse the bytes.
+	details []byte
+}
+
+// Limits on what one event may hold. Strings beyond them are cut (at a
+// UTF-8 boundary) rather than refused, because they come from clients (user
+// agents, forwarded addresses) and an audit row must not be lost to a long
+// header; the cut also keeps indexed columns (action, ip_address) under
+// PostgreSQL's btree entry size, which would otherwise refuse the row.
+const (
+	maxActionLen    = 128
+	maxIndexedLen   = 256  // ip_address, resource, resource_id
+	maxUserAgentLen = 1024 // browsers send < 300 bytes
+	// maxDetailsLen bounds the JSON details, so that one event always fits
+	// in a spool record.
+	maxDetailsLen = 64 << 10
+)
+
+// prepare validates ev and returns the copy that is stored: IDs in
+// canonical lower-case form, strings cut to their limits and made valid
+// UTF-8 without NUL (PostgreSQL's text refuses both), CreatedAt in UTC at
+// microsecond precision, details marshalled. now stamps a zero CreatedAt.
+// A nil now leaves a zero CreatedAt an error: stores are handed complete events.
+func prepare(ev Event, now func() time.Time) (Event, error) {
+	if ev.ID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return Event{}, fmt.Errorf("audit: new event id: %w", err)
+		}
+		ev.ID = id.String()
+	} else {
+		id, err := uuid.Parse(ev.ID)
+		if err != nil {
+			return Event{}, fmt.Errorf("%w: id %q is not a UUID", ErrInvalidEvent, clip(ev.ID, 64))
+		}
+		ev.ID = id.String()
+	}
+	if ev.UserID != "" {
+		id, err := uuid.Parse(ev.UserID)
+		if err != nil {
+			return Event{}, fmt.Errorf("%w: user id %q is not a UUID", ErrInvalidEvent, clip(ev.UserID, 64))
+		}
+		ev.UserID = id.String()
+	}
+	if ev.Action == "" {
+		return Event{}, fmt.Errorf("%w: no action", ErrInvalidEvent)
+	}
+	if len(ev.Action) > maxActionLen {
+		return Event{}, fmt.Errorf("%w: action longer than %d bytes", ErrInvalidEvent, maxActionLen)
+	}
+	ev.Action = clean(ev.Action, maxActionLen)
+	ev.Resource = clean(ev.Resource, maxIndexedLen)
+	ev.ResourceID = clean(ev.ResourceID, maxIndexedLen)
+	ev.IP = clean(ev.IP, maxIndexedLen)
+	ev.UserAgent = clean(ev.UserAgent, maxUserAgentLen)
+	if ev.CreatedAt.IsZero() {
+		if now == nil {
+			return Event{}, fmt.Errorf("%w: no created_at", ErrInvalidEvent)
+		}
+		ev.CreatedAt = now()
+	}
+	ev.CreatedAt = ev.CreatedAt.UTC().Truncate(time.Microsecond)
+	if ev.details == nil && ev.Details != nil {
+		b, err := json.Marshal(ev.Details)
+		if err != nil {
+			return Event{}, fmt.Errorf("%w: details: %w", ErrInvalidEvent, err)
+		}
+		ev.details = sanitizeJSON(b)
+	}
+	if len(ev.details) > maxDetailsLen {
+		return Event{}, fmt.Errorf("%w: details larger than %d bytes", ErrInvalidEvent, maxDetailsLen)
+	}
+	return ev, nil
+}
+
+// clean makes s valid UTF-8 without NUL bytes and at most n bytes long.
+func clean(s string, n int) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	}
+	return clip(s, n)
+}
+
+// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// sanitizeJSON replaces the escape \u0000 in JSON produced by
+// encoding/json with \ufffd: PostgreSQL's jsonb refuses \u0000, and a row it
+// refuses would be an audit event lost. encoding/json already replaces
+// invalid UTF-8 with U+FFFD, and outside strings its output has no
+// backslashes, so every backslash starts an escape of two or six bytes.
+func sanitizeJSON(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u0000`)) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			out = append(out, b[i])
+			continue
+		}
+		if b[i+1] == 'u' && i+6 <= len(b) && string(b[i+2:i+6]) == "0000" {
+			out = append(out, `\ufffd`...)
+			i += 5
+			continue
+		}
+		out = append(out, b[i], b[i+1])
+		i++
+	}
+	return out
+}
