@@ -62,3 +62,48 @@ var (
 	// subject of the wrong kind, an empty audience.
 	ErrTokenInput = errors.New("authn: cannot mint token from this input")
 )
+
+// Sentinel errors of the user store (UserStore). Stores translate driver
+// errors into these at the boundary; not-found answers carry no database text.
+var (
+	// ErrUserNotFound means no user has that id, e-mail or legacy id. A
+	// malformed user id gets it too: to a caller it names no user either.
+	ErrUserNotFound = errors.New("authn: user not found")
+
+	// ErrEmailTaken means another user already has that e-mail address,
+	// compared ignoring case and surrounding spaces.
+	ErrEmailTaken = errors.New("authn: e-mail address already registered")
+
+	// ErrLegacyIDTaken means another user already carries that legacy id.
+	ErrLegacyIDTaken = errors.New("authn: legacy id already belongs to another user")
+
+	// ErrUserIDTaken means CreateUser was given an id that already exists.
+	ErrUserIDTaken = errors.New("authn: user id already exists")
+
+	// ErrUnknownRole means a user was given a role_id that names no role.
+	ErrUnknownRole = errors.New("authn: unknown role")
+
+	// ErrRoleNotFound means a role looked up or updated by id or name does
+	// not exist.
+	ErrRoleNotFound = errors.New("authn: role not found")
+
+	// ErrRoleNameTaken means another role already has that name.
+	ErrRoleNameTaken = errors.New("authn: role name already exists")
+
+	// ErrInvalidUser means user data the store cannot keep: an empty e-mail,
+	// an id that is not a UUID, negative counters, contradictory updates.
+	// The wrapping error says which.
+	ErrInvalidUser = errors.New("authn: invalid user data")
+
+	// ErrInvalidRole means an empty role name or permission, or an id given
+	// to CreateRole (ids are assigned by the store).
+	ErrInvalidRole = errors.New("authn: invalid role")
+
+	// ErrInvalidSessionRecord means a session history row without an id or
+	// an expiry.
+	ErrInvalidSessionRecord = errors.New("authn: invalid session record")
+
+	// ErrInvalidCursor means a ListUsers cursor that ListUsers did not make
+	// (tampered, truncated, from another version).
+	ErrInvalidCursor = errors.New("authn: invalid page cursor")
+)
