@@ -86,6 +86,19 @@ type ed25519Key struct {
 	pub  ed25519.PublicKey
 }
 
+// Format prints the settings and kids, never key material (see
+// DerivedKeys.Format).
+func (a Assertions) Format(f fmt.State, _ rune) {
+	var kids []string
+	if a.hmacKeys != nil {
+		kids = a.hmacKeys.kids()
+	}
+	for _, k := range a.edKeys {
+		kids = append(kids, k.id)
+	}
+	fmt.Fprintf(f, "authn.Assertions{alg:%s ttl:%s kids:%s}", a.alg, a.ttl, kids)
+}
+
 // NewAssertions derives the assertion keys from ring.
 func NewAssertions(ring *Keyring, cfg AssertionConfig) (*Assertions, error) {
 	a := &Assertions{alg: cfg.Algorithm, ttl: cfg.TTL, now: cfg.Now, newJTI: randomJTI}

@@ -69,6 +69,7 @@ type LegacySubject struct {
 // app accepts them. Safe for concurrent use.
 type LegacyTokens struct {
 	cfg    LegacyConfig
+	secret []byte
 	method *jwt.SigningMethodHMAC
 	parser *jwt.Parser
 }
@@ -78,7 +79,8 @@ func NewLegacyTokens(cfg LegacyConfig) (*LegacyTokens, error) {
 	if len(cfg.Secret) == 0 {
 		return nil, fmt.Errorf("%w: legacy jwt secret is empty", ErrWeakSecret)
 	}
-	cfg.Secret = append([]byte(nil), cfg.Secret...)
+	secret := append([]byte(nil), cfg.Secret...)
+	cfg.Secret = nil // kept once, in secret
 	if cfg.Algorithm == "" {
 		cfg.Algorithm = jwt.SigningMethodHS256.Alg()
 	}
@@ -129,7 +131,7 @@ func NewLegacyTokens(cfg LegacyConfig) (*LegacyTokens, error) {
 	if cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
 	}
-	return &LegacyTokens{cfg: cfg, method: method, parser: jwt.NewParser(opts...)}, nil
+	return &LegacyTokens{cfg: cfg, secret: secret, method: method, parser: jwt.NewParser(opts...)}, nil
 }
 
 // Verify checks a legacy JWT (signature with the pinned algorithm, exp
@@ -156,6 +158,12 @@ func (l *LegacyTokens) Verify(token string) (LegacySubject, error) {
 	return sub, nil
 }
 
+// Format prints the settings, never the secret: fmt cannot be kept out of
+// unexported fields any other way, and a logged *LegacyTokens must not leak.
+func (l LegacyTokens) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "authn.LegacyTokens{alg:%s subject:%s claim:%s}", l.cfg.Algorithm, l.cfg.Subject, l.cfg.Claim)
+}
+
 func (l *LegacyTokens) keyFor(t *jwt.Token) (any, error) {
 	if t.Method != l.method {
 		return nil, errUnexpectedAlg
@@ -163,7 +171,7 @@ func (l *LegacyTokens) keyFor(t *jwt.Token) (any, error) {
 	if err := checkHeader(t); err != nil {
 		return nil, err
 	}
-	return l.cfg.Secret, nil
+	return l.secret, nil
 }
 
 // subject reads the configured claim. A string is what python-jose apps
@@ -273,5 +281,5 @@ func (l *LegacyTokens) Mint(subject LegacySubject, ttl time.Duration) (string, e
 	if l.cfg.Issuer != "" {
 		claims["iss"] = l.cfg.Issuer
 	}
-	return signCompact(l.method, "", claims, l.cfg.Secret)
+	return signCompact(l.method, "", claims, l.secret)
 }

@@ -71,6 +71,11 @@ func NewSessionTokens(ring *Keyring, now func() time.Time) (*SessionTokens, erro
 	}, nil
 }
 
+// Format prints the kids only (see DerivedKeys.Format).
+func (s SessionTokens) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "authn.SessionTokens{kids:%s}", s.keys.kids())
+}
+
 // sessionTokenBody is the payload Issue signs.
 type sessionTokenBody struct {
 	Iss string `json:"iss"`

@@ -153,6 +153,21 @@ func (k DerivedKey) GoString() string { return k.String() }
 // Format keeps the key material out of every fmt verb.
 func (k DerivedKey) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
 
+// Format prints the purpose and the kids, never key material. fmt reaches
+// into unexported fields without calling their methods, so every type that
+// holds keys formats itself (with a value receiver, covering pointers too).
+func (d DerivedKeys) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "authn.DerivedKeys{purpose:%s kids:%s}", d.purpose, d.kids())
+}
+
+func (d DerivedKeys) kids() []string {
+	ids := make([]string, len(d.keys))
+	for i, k := range d.keys {
+		ids[i] = k.ID
+	}
+	return ids
+}
+
 // Purpose is the label the keys were derived for.
 func (d *DerivedKeys) Purpose() string { return d.purpose }
 

@@ -137,3 +137,44 @@ func TestKeyringPrintsNoSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenTypesPrintNoKeys: a handler that logs one of these with %+v
+// must not write a key to the log.
+func TestTokenTypesPrintNoKeys(t *testing.T) {
+	t.Parallel()
+	secret := []byte("s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t")
+	ring := testKeyring(t, secret)
+	session, err := NewSessionTokens(ring, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := NewLegacyTokens(LegacyConfig{Secret: []byte("legacy-s3cr3t")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := NewAssertions(ring, AssertionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed, err := NewAssertions(ring, AssertionConfig{Algorithm: AssertionEdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaks []string
+	for _, p := range []string{PurposeSessionToken, PurposeAssertion, PurposeAssertionEdDSA} {
+		m := derivedKey(t, ring, p).Material()
+		leaks = append(leaks, hex.EncodeToString(m[:6]), strings.Trim(fmt.Sprint(m[:3]), "[]"))
+	}
+	ep := ed.edKeys[0].priv
+	leaks = append(leaks, strings.Trim(fmt.Sprint([]byte(ep[:3])), "[]"), "s3cr3t")
+	for _, v := range []any{session, *session, legacy, *legacy, hs, *hs, ed, *ed} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%d"} {
+			out := fmt.Sprintf(verb, v)
+			for _, leak := range leaks {
+				if strings.Contains(out, leak) {
+					t.Errorf("%s of %T contains key material %q: %s", verb, v, leak, out)
+				}
+			}
+		}
+	}
+}
