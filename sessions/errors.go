@@ -31,3 +31,22 @@ var (
 	// of the same session and gave up.
 	ErrConflict = errors.New("sessions: concurrent update conflict")
 )
+
+// Errors of the counter stores (CounterStore).
+var (
+	// ErrUnavailable means a counter store could not do its work: Redis did
+	// not answer, refused the connection or replied with an error. The
+	// cause is wrapped. Lockout cannot count without the store, so callers
+	// fail closed: login answers 503, never unlimited guessing.
+	ErrUnavailable = errors.New("sessions: counter store unavailable")
+
+	// ErrCountersFull means the in-process counter store holds its maximum
+	// number of live keys. It refuses new keys rather than evicting live
+	// counters or locks; callers treat it like ErrUnavailable (503).
+	ErrCountersFull = errors.New("sessions: counter store full")
+
+	// ErrInvalidCounter means a counter key or Limit is unusable: an empty
+	// or overlong key, a key with '{' or '}', Max below 1, a window below
+	// 1ms. It is a programming error, not something a client can cause.
+	ErrInvalidCounter = errors.New("sessions: invalid counter key or limit")
+)
