@@ -107,3 +107,32 @@ var (
 	// (tampered, truncated, from another version).
 	ErrInvalidCursor = errors.New("authn: invalid page cursor")
 )
+
+// Sentinel errors of the lockout (Lockout, Attempt).
+var (
+	// ErrTooManyAttempts means a login was refused before any password
+	// check: the client address is over its throttle, or the account
+	// already has its allowed attempts failed or in flight. Every
+	// *LockoutError matches it, the locked-account one included. Answer
+	// like bad credentials (after the same dummy hash), or 429 with
+	// Retry-After for the address throttle.
+	ErrTooManyAttempts = errors.New("authn: too many login attempts")
+
+	// ErrAccountLocked means the account is locked after too many failures.
+	// Answer exactly like bad credentials, or, with lockout.reveal, 423
+	// LOGIN_ACCOUNT_LOCKED with Retry-After from the *LockoutError.
+	ErrAccountLocked = errors.New("authn: account locked")
+
+	// ErrCountersUnavailable means the store that holds the attempt counters
+	// did not answer. Login fails closed with 503: no unlimited guessing.
+	ErrCountersUnavailable = errors.New("authn: attempt counters unavailable")
+
+	// ErrInvalidLockoutInput means Lockout was given an empty or unusable
+	// account key or a client address that is not an IP address. It is a
+	// wiring bug, never something to answer as bad credentials.
+	ErrInvalidLockoutInput = errors.New("authn: invalid lockout key or client address")
+
+	// ErrAttemptFinished means an Attempt was ended twice; the second call
+	// changed nothing.
+	ErrAttemptFinished = errors.New("authn: login attempt already ended")
+)

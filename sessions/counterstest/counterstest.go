@@ -341,6 +341,11 @@ func testWindowIsFixed(t *testing.T, e env) {
 	})
 }
 
+// hashTime stands in for a password hash in the races: without it each
+// goroutine would end its attempt before the next one reserved, and a store
+// that forgot attempts in flight would pass.
+const hashTime = 2 * time.Millisecond
+
 // race runs fn on n goroutines released at once.
 func race(n int, fn func(i int)) {
 	var wg sync.WaitGroup
@@ -371,7 +376,8 @@ func testConcurrentWrong(t *testing.T, e env) {
 			refused.Add(1)
 			return
 		}
-		checks.Add(1) // the password check would run here
+		checks.Add(1)
+		time.Sleep(hashTime) // the password check would run here
 		n, locked, err := e.Store.Fail(e.ctx, k, long)
 		if err != nil {
 			errs <- err
@@ -413,6 +419,7 @@ func testConcurrentRightAndWrong(t *testing.T, e env) {
 				return
 			}
 			checks.Add(1)
+			time.Sleep(hashTime)
 			if i == 0 { // the right password
 				d, err := e.Store.Succeed(e.ctx, k)
 				switch {
