@@ -24,6 +24,7 @@ type Config struct {
 	Registration string   `yaml:"registration"`
 	Legacy       Legacy   `yaml:"legacy"`
 	Headers      Headers  `yaml:"headers"`
+	Audit        Audit    `yaml:"audit"`
 	Log          Log      `yaml:"log"`
 	// LoginURL is where gateway routes send a browser without a session
 	// (with a same-origin return path); empty answers 401 JSON to everyone.
@@ -83,6 +84,19 @@ type Lockout struct {
 	Window      Duration `yaml:"window"`
 	Duration    Duration `yaml:"duration"`
 	Reveal      bool     `yaml:"reveal"`
+	// IPMaxAttempts failed logins from one client address (any accounts,
+	// unknown e-mails too) within IPWindow throttle that address.
+	IPMaxAttempts int      `yaml:"ip_max_attempts"`
+	IPWindow      Duration `yaml:"ip_window"`
+}
+
+// Audit configures the audit trail's writer.
+type Audit struct {
+	// SpoolDir holds events while the database cannot take them.
+	SpoolDir      string `yaml:"spool_dir"`
+	SpoolMaxBytes int    `yaml:"spool_max_bytes"`
+	// OnSpoolFull is fail_closed (refuse what cannot be audited) or fail_open.
+	OnSpoolFull string `yaml:"on_spool_full"`
 }
 
 // Legacy describes the legacy app's own JWTs.
@@ -170,7 +184,11 @@ func Default() Config {
 			MaxAttempts: 5,
 			Window:      Duration(15 * time.Minute),
 			Duration:    Duration(30 * time.Minute),
+
+			IPMaxAttempts: 20,
+			IPWindow:      Duration(15 * time.Minute),
 		},
+		Audit:        Audit{SpoolDir: "./data/audit-spool", SpoolMaxBytes: 256 << 20, OnSpoolFull: "fail_closed"},
 		Registration: "open",
 		Legacy:       Legacy{JWTAlgorithm: "HS256", Subject: "legacy_id"},
 		Headers: Headers{

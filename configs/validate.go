@@ -77,6 +77,17 @@ func (c Config) problems() []*Problem {
 	}
 	ch.positive("lockout.window", c.Lockout.Window)
 	ch.positive("lockout.duration", c.Lockout.Duration)
+	if c.Lockout.IPMaxAttempts <= 0 {
+		ch.add("lockout.ip_max_attempts", "must be a positive number (got %d)", c.Lockout.IPMaxAttempts)
+	}
+	ch.positive("lockout.ip_window", c.Lockout.IPWindow)
+	if strings.TrimSpace(c.Audit.SpoolDir) == "" {
+		ch.add("audit.spool_dir", "must name a directory for events the database cannot take yet")
+	}
+	if c.Audit.SpoolMaxBytes < 1<<20 {
+		ch.add("audit.spool_max_bytes", "must be at least 1048576 (1 MiB) (got %d)", c.Audit.SpoolMaxBytes)
+	}
+	ch.oneOf("audit.on_spool_full", c.Audit.OnSpoolFull, "fail_closed", "fail_open")
 	ch.oneOf("registration", c.Registration, "open", "admin", "closed")
 
 	ch.oneOf("legacy.jwt_algorithm", c.Legacy.JWTAlgorithm, "HS256", "HS384", "HS512")

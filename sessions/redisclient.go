@@ -55,6 +55,7 @@ func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("sessions: redis cluster url: %w", err)
 		}
 		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries)
+		setDialRetries(&o.DialerRetries, &o.DialerRetryTimeout)
 		o.ContextTimeoutEnabled = true
 		return redis.NewClusterClient(o), nil
 	case u.Query().Has("master_name"):
@@ -63,6 +64,7 @@ func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("sessions: redis sentinel url: %w", err)
 		}
 		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries)
+		setDialRetries(&o.DialerRetries, &o.DialerRetryTimeout)
 		o.ContextTimeoutEnabled = true
 		return redis.NewFailoverClient(o), nil
 	default:
@@ -71,6 +73,7 @@ func NewRedisClient(rawURL string) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("sessions: redis url: %w", err)
 		}
 		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries)
+		setDialRetries(&o.DialerRetries, &o.DialerRetryTimeout)
 		o.ContextTimeoutEnabled = true
 		return redis.NewClient(o), nil
 	}
@@ -86,6 +89,15 @@ func failFast(dial, read, write, pool *time.Duration, retries *int) {
 	if *retries == 0 {
 		*retries = redisMaxRetries
 	}
+}
+
+// setDialRetries stops go-redis retrying a refused dial five times with
+// backoff: on a dead Redis that made every session lookup take seconds.
+func setDialRetries(retries *int, backoff *time.Duration) {
+	if *retries <= 0 {
+		*retries = 1
+	}
+	setIfZero(backoff, 10*time.Millisecond)
 }
 
 func setIfZero(d *time.Duration, v time.Duration) {
