@@ -108,6 +108,17 @@ var (
 	ErrInvalidCursor = errors.New("authn: invalid page cursor")
 )
 
+// Sentinel errors of the login service.
+var (
+	// ErrUnavailable means a store the answer depends on (users, sessions,
+	// counters, audit) cannot answer; the HTTP layer says 503, never "wrong
+	// password", and never lets a guess through unchecked.
+	ErrUnavailable = errors.New("authn: backing store unavailable")
+	// ErrBadCredentials is the one answer to a wrong e-mail, a wrong password,
+	// an inactive account and (unless lockout.reveal) a locked account.
+	ErrBadCredentials = errors.New("authn: bad credentials")
+)
+
 // Sentinel errors of the lockout (Lockout, Attempt).
 var (
 	// ErrTooManyAttempts means a login was refused before any password

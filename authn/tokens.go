@@ -168,3 +168,15 @@ func (s *SessionTokens) keyFor(t *jwt.Token) (any, error) {
 	}
 	return k.Material(), nil
 }
+
+// Signed reports whether token carries a valid signature by one of
+// Portero's session-token keys, whatever its claims (it may have expired).
+// The proxy uses it to keep Portero's bearer tokens from the upstream.
+func (s *SessionTokens) Signed(token string) bool {
+	if checkShape(token, MaxSessionTokenBytes) != nil {
+		return false
+	}
+	p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithoutClaimsValidation())
+	_, err := p.Parse(token, s.keyFor)
+	return err == nil
+}

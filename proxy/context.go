@@ -16,6 +16,10 @@ type requestInfo struct {
 	route       string
 	mode        string
 	userID      string
+	routeRef    *Route
+	identity    *Identity
+	assertion   string // minted X-Auth-Assertion
+	legacyToken string // minted legacy JWT for Authorization
 	upstreamDur time.Duration
 	clientGone  bool
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,12 +25,26 @@ type ForwarderOptions struct {
 	ResponseTimeout time.Duration // upstream response headers must arrive within this
 	IdleConnTimeout time.Duration
 	MaxIdleConns    int
+
+	// Identity header names; an empty name is not sent (it is still stripped).
+	Headers IdentityHeaders
+	// CookieName is Portero's session cookie, never forwarded upstream.
+	CookieName string
+	// OwnToken reports whether a bearer token is Portero's own; such a
+	// token is removed from Authorization before forwarding.
+	OwnToken func(token string) bool
+}
+
+// IdentityHeaders names the headers that carry the identity upstream.
+type IdentityHeaders struct {
+	UserID, Email, Roles, LegacyID, Assertion string
 }
 
 // Forwarder sends requests to the upstream, transparently: the request target
 // is forwarded byte for byte, bodies stream both ways, trailers and protocol
 // upgrades pass, and failures become 502 or 504.
 type Forwarder struct {
+	opts     ForwarderOptions
 	rp       *httputil.ReverseProxy
 	upstream *url.URL
 	hostMode string
@@ -53,7 +68,7 @@ func NewForwarder(opts ForwarderOptions, strip *HeaderStripper, log *zap.Logger,
 			return nil, fmt.Errorf("%w: %q", ErrInvalidHostSetting, opts.HostMode)
 		}
 	}
-	f := &Forwarder{upstream: u, hostMode: opts.HostMode, strip: strip, log: log, onError: onError}
+	f := &Forwarder{opts: opts, upstream: u, hostMode: opts.HostMode, strip: strip, log: log, onError: onError}
 	f.rp = &httputil.ReverseProxy{
 		Rewrite:      f.rewrite,
 		Transport:    &timedTransport{rt: newTransport(opts)},
@@ -120,12 +135,95 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 		relay.out = out.Trailer
 	}
 	setForwarded(out, in, info)
+	f.dropOwnCredentials(out.Header, info)
 	if info != nil {
 		out.Header.Set("X-Request-Id", info.id)
 		if info.clientIP.IsValid() {
 			out.Header.Set("X-Real-Ip", info.clientIP.String())
 		}
+		f.setIdentity(out.Header, info)
 	}
+}
+
+// dropOwnCredentials keeps Portero's session cookie and bearer token from
+// the upstream, which has no business holding them.
+func (f *Forwarder) dropOwnCredentials(h http.Header, info *requestInfo) {
+	if name := f.opts.CookieName; name != "" {
+		if cookies := h.Values("Cookie"); len(cookies) > 0 {
+			kept := cookies[:0:0]
+			for _, line := range cookies {
+				if l := removeCookie(line, name); l != "" {
+					kept = append(kept, l)
+				}
+			}
+			if len(kept) == 0 {
+				h.Del("Cookie")
+			} else {
+				h["Cookie"] = kept
+			}
+		}
+	}
+	authz := h.Get("Authorization")
+	if authz == "" {
+		return
+	}
+	if info != nil && info.identity != nil && info.identity.Via == "bearer" {
+		h.Del("Authorization")
+		return
+	}
+	if tok, ok := bearerToken(authz); ok && f.opts.OwnToken != nil && f.opts.OwnToken(tok) {
+		h.Del("Authorization")
+	}
+}
+
+func (f *Forwarder) setIdentity(h http.Header, info *requestInfo) {
+	if info.legacyToken != "" {
+		h.Set("Authorization", "Bearer "+info.legacyToken)
+	}
+	id := info.identity
+	if id == nil {
+		return
+	}
+	names := f.opts.Headers
+	set := func(name, value string) {
+		if name != "" {
+			h.Set(name, value)
+		}
+	}
+	set(names.UserID, id.UserID)
+	set(names.Email, id.Email)
+	set(names.Roles, strings.Join(id.Roles, ","))
+	if id.LegacyID != nil {
+		set(names.LegacyID, strconv.FormatInt(*id.LegacyID, 10))
+	}
+	if info.assertion != "" {
+		set(names.Assertion, info.assertion)
+	}
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer …" value.
+func bearerToken(v string) (string, bool) {
+	const prefix = "bearer "
+	if len(v) <= len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
+		return "", false
+	}
+	return strings.TrimSpace(v[len(prefix):]), true
+}
+
+// removeCookie drops every cookie called name from one Cookie header line.
+func removeCookie(line, name string) string {
+	if !strings.Contains(line, name) {
+		return line
+	}
+	parts := strings.Split(line, ";")
+	kept := parts[:0]
+	for _, p := range parts {
+		n, _, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if n != name {
+			kept = append(kept, strings.TrimSpace(p))
+		}
+	}
+	return strings.Join(kept, "; ")
 }
 
 // setTargetPath sends the request target as the client wrote it. Go would

@@ -119,8 +119,9 @@ ops_listen: "127.0.0.1:0"
 upstream: {url: "http://%s", timeout: 2s}
 secret_key: "test-secret-key-with-enough-bytes-0123456789"
 server: {shutdown_grace: 5s}
+audit: {spool_dir: %q}
 log: {level: info, format: json}
-%s`, upstream, extraYAML)
+%s`, upstream, filepath.Join(t.TempDir(), "spool"), extraYAML)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

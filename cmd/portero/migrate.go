@@ -87,3 +87,15 @@ func loadConfigFlag(name string, args []string, getenv func(string) string, stde
 	}
 	return cfg, 0
 }
+
+// configPath is the file serve was given, for reloads ("" for defaults).
+func configPath(args []string, getenv func(string) string) string {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	path := fs.String("config", getenv("PORTERO_CONFIG"), "")
+	_ = fs.Parse(args)
+	if *path == "" && fs.NArg() == 1 {
+		return fs.Arg(0)
+	}
+	return *path
+}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/portero/portero/configs"
 	"github.com/portero/portero/proxy"
-	"github.com/portero/portero/sessions"
 	"github.com/portero/portero/storage"
 )
 
@@ -31,7 +30,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer func() { _ = log.Sync() }()
 
-	if err := serve(ctx, cfg, log, nil); err != nil {
+	if err := serve(ctx, cfg, configPath(args, getenv), getenv, stderr, log, nil); err != nil {
 		log.Error("portero stopped", zap.Error(err))
 		return 1
 	}
@@ -40,13 +39,34 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 
 // serve runs the gateway until ctx is cancelled, then shuts down gracefully.
 // ready, when not nil, receives the bound addresses once both listeners accept.
-func serve(ctx context.Context, cfg configs.Config, log *zap.Logger, ready func(public, ops net.Addr)) error {
+func serve(ctx context.Context, cfg configs.Config, path string, getenv func(string) string, out io.Writer, log *zap.Logger, ready func(public, ops net.Addr)) error {
 	upstream, err := url.Parse(cfg.Upstream.URL)
 	if err != nil {
 		return fmt.Errorf("upstream.url: %w", err)
 	}
-	strip := proxy.NewHeaderStripper(cfg.Headers.UserID, cfg.Headers.UserEmail, cfg.Headers.UserRoles,
-		cfg.Headers.LegacyUserID, cfg.Headers.Assertion)
+	a, err := newApp(ctx, cfg, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.close(closeCtx); err != nil {
+			log.Error("closing", zap.Error(err))
+		}
+	}()
+	if err := a.bootstrapAdmin(ctx, getenv, out, log); err != nil {
+		return err
+	}
+
+	h := cfg.Headers
+	header := func(key, name string) string {
+		if h.Enabled(key) {
+			return name
+		}
+		return ""
+	}
+	strip := proxy.NewHeaderStripper(h.UserID, h.UserEmail, h.UserRoles, h.LegacyUserID, h.Assertion)
 	fwd, err := proxy.NewForwarder(proxy.ForwarderOptions{
 		Upstream:        upstream,
 		HostMode:        cfg.Upstream.Host,
@@ -54,31 +74,38 @@ func serve(ctx context.Context, cfg configs.Config, log *zap.Logger, ready func(
 		ResponseTimeout: cfg.Upstream.Timeout.D(),
 		IdleConnTimeout: cfg.Upstream.IdleConnTimeout.D(),
 		MaxIdleConns:    cfg.Upstream.MaxIdleConns,
+		Headers: proxy.IdentityHeaders{
+			UserID: header("user_id", h.UserID), Email: header("user_email", h.UserEmail),
+			Roles: header("user_roles", h.UserRoles), LegacyID: header("legacy_user_id", h.LegacyUserID),
+			Assertion: header("assertion", h.Assertion),
+		},
+		CookieName: cfg.Sessions.CookieName,
+		OwnToken:   a.tokens.Signed,
 	}, strip, log, proxy.ErrorResponder(log))
 	if err != nil {
 		return err
 	}
-
-	db, err := openStorage(ctx, cfg.Storage, log)
+	table, err := proxy.NewTable(cfg.DefaultMode, cfg.Routes)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	checks := []proxy.Check{proxy.UpstreamCheck(upstream), {Name: db.Dialect().String(), Fn: db.Ping}}
-	if cfg.Sessions.Driver() == "redis" {
-		rdb, err := sessions.NewRedisClient(cfg.Sessions.URL.Reveal())
-		if err != nil {
-			return fmt.Errorf("sessions.url: %w", err)
+	audience := ""
+	if h.Enabled("assertion") {
+		audience = h.AssertionAudience
+		if audience == "" {
+			audience = cfg.Upstream.URL
 		}
-		defer rdb.Close()
-		checks = append(checks, proxy.Check{Name: "redis", Fn: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }})
 	}
-	health := proxy.NewHealth(2*time.Second, checks...)
+	router := proxy.NewRouter(table, a.creds, a.minter, a.audit, fwd,
+		proxy.RouterOptions{LoginURL: cfg.LoginURL, AssertionAudience: audience}, log)
+
+	health := proxy.NewHealth(2*time.Second, a.checks(upstream)...)
 	upgrades := &proxy.UpgradeTracker{}
 	front := proxy.NewFront(proxy.FrontOptions{
+		Own:         a.ownHandler(log),
 		OwnPrefixes: ownPrefixes(cfg.APIPrefix),
 		Health:      health,
-		Forward:     upgrades.Track(fwd),
+		Forward:     upgrades.Track(router),
 		IPs:         proxy.NewIPResolver(cfg.TrustedProxyPrefixes()),
 		Log:         log,
 	})
@@ -103,9 +130,16 @@ func serve(ctx context.Context, cfg configs.Config, log *zap.Logger, ready func(
 
 	log.Info("portero listening", zap.String("version", version),
 		zap.String("listen", publicLn.Addr().String()), zap.String("ops_listen", opsLn.Addr().String()),
-		zap.String("upstream", upstream.Redacted()), zap.String("default_mode", cfg.DefaultMode))
+		zap.String("upstream", upstream.Redacted()), zap.String("default_mode", cfg.DefaultMode),
+		zap.Int("routes", len(cfg.Routes)))
 	if ready != nil {
 		ready(publicLn.Addr(), opsLn.Addr())
+	}
+
+	reloadCtx, stopReload := context.WithCancel(ctx)
+	defer stopReload()
+	if path != "" {
+		go watchConfig(reloadCtx, path, getenv, router, log)
 	}
 
 	errc := make(chan error, 1)

@@ -1,0 +1,188 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portero/portero/proxy"
+	"github.com/portero/portero/sessions"
+)
+
+// Credentials finds the Portero session a request carries: the session
+// cookie, or a bearer JWT naming a live session. It also serves the proxy's
+// gateway and dual routes.
+type Credentials struct {
+	svc        *Service
+	cookieName string
+	legacy     *LegacyTokens // nil when no legacy secret is configured
+	cache      *legacyCache
+}
+
+// NewCredentials builds the request authenticator.
+func NewCredentials(svc *Service, cookieName string, legacy *LegacyTokens) *Credentials {
+	return &Credentials{svc: svc, cookieName: cookieName, legacy: legacy, cache: newLegacyCache(30*time.Second, 10000)}
+}
+
+// Principal authenticates a request to Portero's own endpoints.
+func (c *Credentials) Principal(ctx context.Context, r *http.Request, slide bool) (Principal, error) {
+	if ck, err := r.Cookie(c.cookieName); err == nil && ck.Value != "" {
+		tok, err := sessions.ParseToken(ck.Value)
+		if err != nil {
+			return Principal{}, proxy.ErrInvalidCredentials
+		}
+		sess, err := c.load(ctx, tok.Key(), slide)
+		if err != nil {
+			return Principal{}, err
+		}
+		return Principal{Session: sess, Via: "cookie"}, nil
+	}
+	raw, ok := bearer(r)
+	if !ok {
+		return Principal{}, proxy.ErrNoCredentials
+	}
+	claims, err := c.svc.tokens.Parse(raw)
+	if err != nil {
+		return Principal{}, fmt.Errorf("%w: %w", proxy.ErrInvalidCredentials, err)
+	}
+	key, err := sessions.KeyOf(claims.SessionKey)
+	if err != nil {
+		return Principal{}, fmt.Errorf("%w: %w", proxy.ErrInvalidCredentials, err)
+	}
+	sess, err := c.load(ctx, key, slide)
+	if err != nil {
+		return Principal{}, err
+	}
+	if sess.UserID != claims.UserID {
+		return Principal{}, proxy.ErrInvalidCredentials
+	}
+	return Principal{Session: sess, Via: "bearer"}, nil
+}
+
+func (c *Credentials) load(ctx context.Context, key string, slide bool) (sessions.Session, error) {
+	var sess sessions.Session
+	var err error
+	if slide {
+		sess, err = c.svc.sessions.Touch(ctx, key, c.svc.now())
+	} else {
+		sess, err = c.svc.sessions.Get(ctx, key)
+	}
+	switch {
+	case err == nil:
+		return sess, nil
+	case errors.Is(err, sessions.ErrNotFound):
+		return sessions.Session{}, proxy.ErrInvalidCredentials
+	default:
+		return sessions.Session{}, fmt.Errorf("%w: %w", proxy.ErrAuthUnavailable, err)
+	}
+}
+
+func bearer(r *http.Request) (string, bool) {
+	v := r.Header.Get("Authorization")
+	const prefix = "bearer "
+	if len(v) <= len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
+		return "", false
+	}
+	return strings.TrimSpace(v[len(prefix):]), true
+}
+
+// Session implements proxy.Authenticator for gateway and dual routes. A
+// bearer token that is not Portero's counts as no credentials, so a dual
+// route can try it as a legacy token next.
+func (c *Credentials) Session(ctx context.Context, r *http.Request, slide bool) (proxy.Identity, error) {
+	p, err := c.Principal(ctx, r, slide)
+	if err != nil {
+		if _, isBearer := bearer(r); isBearer && errors.Is(err, proxy.ErrInvalidCredentials) && !c.IsOwnToken(r) {
+			return proxy.Identity{}, proxy.ErrNoCredentials
+		}
+		return proxy.Identity{}, err
+	}
+	s := p.Session
+	return proxy.Identity{UserID: s.UserID, Email: s.Email, Roles: s.Roles, Permissions: s.Permissions, LegacyID: s.LegacyID, Via: p.Via}, nil
+}
+
+// IsOwnToken reports whether the request's bearer token was signed by
+// Portero (the session behind it may be dead).
+func (c *Credentials) IsOwnToken(r *http.Request) bool {
+	raw, ok := bearer(r)
+	return ok && c.svc.tokens.Signed(raw)
+}
+
+// Legacy implements proxy.Authenticator: a valid legacy JWT, mapped to the
+// Portero user by legacy id or e-mail. Lookups are cached briefly so a busy
+// dual route does not query the database on every request.
+func (c *Credentials) Legacy(ctx context.Context, r *http.Request) (proxy.Identity, error) {
+	raw, ok := bearer(r)
+	if !ok || c.legacy == nil {
+		return proxy.Identity{}, proxy.ErrNoCredentials
+	}
+	subj, err := c.legacy.Verify(raw)
+	if err != nil {
+		return proxy.Identity{}, fmt.Errorf("%w: %w", proxy.ErrInvalidCredentials, err)
+	}
+	key := subj.Email
+	if subj.LegacyID != nil {
+		key = fmt.Sprintf("#%d", *subj.LegacyID)
+	}
+	if id, ok := c.cache.get(key, c.svc.now()); ok {
+		return id, nil
+	}
+	var u User
+	if subj.LegacyID != nil {
+		u, err = c.svc.users.UserByLegacyID(ctx, *subj.LegacyID)
+	} else {
+		u, err = c.svc.users.UserByEmail(ctx, subj.Email)
+	}
+	switch {
+	case errors.Is(err, ErrUserNotFound):
+		return proxy.Identity{}, proxy.ErrInvalidCredentials
+	case err != nil:
+		return proxy.Identity{}, fmt.Errorf("%w: %w", proxy.ErrAuthUnavailable, err)
+	case !u.IsActive:
+		return proxy.Identity{}, proxy.ErrInvalidCredentials
+	}
+	roles, perms := identityOf(u)
+	id := proxy.Identity{UserID: u.ID, Email: u.Email, Roles: roles, Permissions: perms, LegacyID: u.LegacyID, Via: "legacy_jwt"}
+	c.cache.put(key, id, c.svc.now())
+	return id, nil
+}
+
+// legacyCache remembers legacy-subject lookups for a short time, bounded.
+type legacyCache struct {
+	mu      sync.Mutex
+	ttl     time.Duration
+	max     int
+	entries map[string]legacyEntry
+}
+
+type legacyEntry struct {
+	id      proxy.Identity
+	expires time.Time
+}
+
+func newLegacyCache(ttl time.Duration, max int) *legacyCache {
+	return &legacyCache{ttl: ttl, max: max, entries: map[string]legacyEntry{}}
+}
+
+func (c *legacyCache) get(key string, now time.Time) (proxy.Identity, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || now.After(e.expires) {
+		return proxy.Identity{}, false
+	}
+	return e.id, true
+}
+
+func (c *legacyCache) put(key string, id proxy.Identity, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= c.max {
+		clear(c.entries) // crude but bounded; refills within one TTL
+	}
+	c.entries[key] = legacyEntry{id: id, expires: now.Add(c.ttl)}
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/portero/portero/audit"
+	"github.com/portero/portero/authn"
+	"github.com/portero/portero/configs"
+	"github.com/portero/portero/proxy"
+	"github.com/portero/portero/sessions"
+	"github.com/portero/portero/storage"
+)
+
+// app is every long-lived part of a running Portero, built from one
+// configuration; close releases them in reverse order.
+type app struct {
+	cfg      configs.Config
+	db       *storage.DB
+	rdb      redis.UniversalClient // nil with memory:// sessions
+	users    authn.UserStore
+	sessions sessions.Store
+	counters sessions.CounterStore
+	audit    *audit.Writer
+	hasher   *authn.Hasher
+	svc      *authn.Service
+	creds    *authn.Credentials
+	minter   *authn.Minter
+	tokens   *authn.SessionTokens
+	closers  []func(context.Context) error
+}
+
+// newApp opens the stores and builds the services. stdout receives the
+// one-time bootstrap admin password when one is generated.
+func newApp(ctx context.Context, cfg configs.Config, getenv func(string) string, log *zap.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg}
+	defer func() {
+		if err != nil {
+			_ = a.close(context.Background())
+		}
+	}()
+	if a.db, err = openStorage(ctx, cfg.Storage, log); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func(context.Context) error { return a.db.Close() })
+	a.users = authn.NewUserStore(a.db)
+
+	idle, abs := cfg.Sessions.IdleTimeout.D(), cfg.Sessions.AbsoluteTimeout.D()
+	throttle := sessions.WithTouchThrottle(cfg.Sessions.TouchInterval.D())
+	if cfg.Sessions.Driver() == "redis" {
+		if a.rdb, err = sessions.NewRedisClient(cfg.Sessions.URL.Reveal()); err != nil {
+			return nil, fmt.Errorf("sessions.url: %w", err)
+		}
+		a.closers = append(a.closers, func(context.Context) error { return a.rdb.Close() })
+		if a.sessions, err = sessions.NewRedisStore(a.rdb, idle, abs, throttle); err != nil {
+			return nil, err
+		}
+		if a.counters, err = sessions.NewRedisCounters(a.rdb); err != nil {
+			return nil, err
+		}
+	} else {
+		if a.sessions, err = sessions.NewMemoryStore(idle, abs, throttle); err != nil {
+			return nil, err
+		}
+		if a.counters, err = sessions.NewMemoryCounters(); err != nil {
+			return nil, err
+		}
+	}
+	a.closers = append(a.closers, a.sessions.Close, a.counters.Close)
+
+	lockout, err := authn.NewLockout(a.counters, authn.LockoutPolicy{
+		MaxAttempts: cfg.Lockout.MaxAttempts, Window: cfg.Lockout.Window.D(), Duration: cfg.Lockout.Duration.D(),
+		IPMaxAttempts: cfg.Lockout.IPMaxAttempts, IPWindow: cfg.Lockout.IPWindow.D(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lockout: %w", err)
+	}
+	if a.hasher, err = authn.NewHasher(authn.DefaultArgon2Params(), 0, 64, authn.DefaultHasherMaxWait); err != nil {
+		return nil, err
+	}
+
+	secret := []byte(cfg.SecretKey.Reveal())
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+		log.Warn("secret_key is not set: using a random key; sessions and tokens will not survive a restart or work across instances")
+	}
+	ring, err := authn.NewKeyring(secret)
+	if err != nil {
+		return nil, fmt.Errorf("secret_key: %w", err)
+	}
+	if a.tokens, err = authn.NewSessionTokens(ring, nil); err != nil {
+		return nil, err
+	}
+	assertions, err := authn.NewAssertions(ring, authn.AssertionConfig{})
+	if err != nil {
+		return nil, err
+	}
+	var legacy *authn.LegacyTokens
+	if s := cfg.Legacy.JWTSecret.Reveal(); s != "" {
+		if legacy, err = authn.NewLegacyTokens(authn.LegacyConfig{Secret: []byte(s), Algorithm: cfg.Legacy.JWTAlgorithm, Subject: cfg.Legacy.Subject}); err != nil {
+			return nil, fmt.Errorf("legacy: %w", err)
+		}
+	}
+	a.minter = authn.NewMinter(assertions, legacy, cfg.Legacy.Subject, time.Minute)
+
+	if a.audit, err = audit.NewWriter(audit.NewStore(a.db), audit.WriterConfig{
+		SpoolDir: cfg.Audit.SpoolDir, SpoolMaxBytes: int64(cfg.Audit.SpoolMaxBytes),
+		OnSpoolFull: audit.SpoolFullPolicy(cfg.Audit.OnSpoolFull), Logger: log.With(zap.String("component", "audit")),
+	}); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	a.closers = append(a.closers, a.audit.Close)
+
+	a.svc = authn.NewService(authn.ServiceDeps{
+		Users: a.users, Sessions: a.sessions, Hasher: a.hasher, Lockout: lockout,
+		Tokens: a.tokens, Audit: a.audit, Log: log,
+	}, authn.ServiceConfig{
+		Registration: cfg.Registration, RevealLock: cfg.Lockout.Reveal,
+		IdleTimeout: idle, AbsoluteTimeout: abs, Policy: authn.DefaultPasswordPolicy(),
+	})
+	a.creds = authn.NewCredentials(a.svc, cfg.Sessions.CookieName, legacy)
+	return a, nil
+}
+
+// close releases everything, the audit writer's flush included, in reverse order.
+func (a *app) close(ctx context.Context) error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i](ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// checks are the dependencies /-/readyz reports.
+func (a *app) checks(upstream *url.URL) []proxy.Check {
+	checks := []proxy.Check{
+		proxy.UpstreamCheck(upstream),
+		{Name: a.db.Dialect().String(), Fn: a.db.Ping},
+		{Name: "audit", Fn: func(context.Context) error { return a.audit.Healthy() }},
+	}
+	if a.rdb != nil {
+		checks = append(checks, proxy.Check{Name: "redis", Fn: a.sessions.Ping})
+	}
+	return checks
+}
+
+// ownHandler serves /auth and /users.
+func (a *app) ownHandler(log *zap.Logger) http.Handler {
+	return authn.NewHandlers(a.svc, a.creds, authn.HandlerConfig{
+		APIPrefix: a.cfg.APIPrefix, CookieName: a.cfg.Sessions.CookieName, CookieSecure: a.cfg.Sessions.CookieSecure,
+	}, log).Echo()
+}
+
+// bootstrapAdmin creates the first admin on an empty user table, with
+// PORTERO_ADMIN_PASSWORD or a generated password printed once to out.
+func (a *app) bootstrapAdmin(ctx context.Context, getenv func(string) string, out io.Writer, log *zap.Logger) error {
+	n, err := a.users.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	email := getenv("PORTERO_ADMIN_EMAIL")
+	if email == "" {
+		email = "admin@portero.local"
+	}
+	password, generated := getenv("PORTERO_ADMIN_PASSWORD"), false
+	if password == "" {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		password, generated = "Pt!"+hex.EncodeToString(b[:])+"Z", true
+	}
+	admin := true
+	_, err = a.svc.Register(ctx, authn.RegisterInput{Email: email, Password: password, RoleID: ptr(1), IsSuperuser: &admin, IsVerified: &admin},
+		&authn.Principal{Session: sessions.Session{Roles: []string{"admin"}, UserID: "bootstrap"}}, authn.ClientMeta{UserAgent: "portero bootstrap"})
+	if errors.Is(err, authn.ErrUserExists) {
+		return nil // another instance got there first
+	}
+	if err != nil {
+		return fmt.Errorf("creating the first admin: %w", err)
+	}
+	log.Info("created the first admin", zap.String("email", email), zap.Bool("password_generated", generated))
+	if generated {
+		fmt.Fprintf(out, "\n  First start: created admin %s with password %s\n  (shown once; set PORTERO_ADMIN_PASSWORD to choose it)\n\n", email, password)
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/portero/portero/configs"
+	"github.com/portero/portero/proxy"
+)
+
+// watchConfig reloads the route table on SIGHUP and whenever the file
+// changes. A file that does not load or validate is refused: the table in
+// force stays, and the refusal is logged.
+func watchConfig(ctx context.Context, path string, getenv func(string) string, router *proxy.Router, log *zap.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last := fileStamp(path)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			last = fileStamp(path)
+			reload(path, getenv, router, log, "sighup")
+		case <-tick.C:
+			if st := fileStamp(path); st != last {
+				last = st
+				reload(path, getenv, router, log, "file_changed")
+			}
+		}
+	}
+}
+
+type stamp struct {
+	mod  time.Time
+	size int64
+}
+
+func fileStamp(path string) stamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return stamp{}
+	}
+	return stamp{fi.ModTime(), fi.Size()}
+}
+
+func reload(path string, getenv func(string) string, router *proxy.Router, log *zap.Logger, trigger string) {
+	cfg, err := configs.Load(path, getenv)
+	if err != nil {
+		log.Error("config reload refused; the previous route table stays", zap.String("trigger", trigger), zap.Error(err))
+		return
+	}
+	table, err := proxy.NewTable(cfg.DefaultMode, cfg.Routes)
+	if err != nil {
+		log.Error("config reload refused; the previous route table stays", zap.String("trigger", trigger), zap.Error(err))
+		return
+	}
+	router.Swap(table)
+	log.Info("route table reloaded", zap.String("trigger", trigger), zap.Int("routes", len(cfg.Routes)), zap.String("default_mode", cfg.DefaultMode))
+}

@@ -1,0 +1,305 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/portero/portero/audit"
+)
+
+// Identity is who made a request, as Portero forwards it upstream.
+type Identity struct {
+	UserID      string
+	Email       string
+	Roles       []string
+	Permissions []string
+	LegacyID    *int64
+	// Via says how the request authenticated: "cookie", "bearer" or "legacy_jwt".
+	Via string
+}
+
+// Errors an Authenticator reports, which the router answers as 401 or 503.
+var (
+	// ErrNoCredentials: the request carries no session and no legacy token.
+	ErrNoCredentials = errors.New("proxy: no credentials")
+	// ErrInvalidCredentials: a session or token was presented but is dead,
+	// expired, revoked or forged.
+	ErrInvalidCredentials = errors.New("proxy: invalid or expired credentials")
+	// ErrAuthUnavailable: the session store or user store cannot answer.
+	ErrAuthUnavailable = errors.New("proxy: authentication backend unavailable")
+)
+
+// Authenticator is what gateway and dual routes need from authn.
+type Authenticator interface {
+	// Session authenticates a Portero session (cookie or bearer); slide
+	// extends its idle timeout.
+	Session(ctx context.Context, r *http.Request, slide bool) (Identity, error)
+	// Legacy authenticates a legacy-app JWT from the Authorization header.
+	Legacy(ctx context.Context, r *http.Request) (Identity, error)
+}
+
+// Minter makes the tokens sent upstream for an identity.
+type Minter interface {
+	// Assertion is the short-lived X-Auth-Assertion JWT for audience.
+	Assertion(id Identity, audience string) (string, error)
+	// LegacyToken is a JWT in the legacy app's own format.
+	LegacyToken(id Identity) (string, error)
+}
+
+// Auditor takes access and denial events without blocking the request.
+type Auditor interface {
+	Enqueue(ev audit.Event) error
+}
+
+// Router decides each proxied request by the route table: it authenticates
+// where the route's mode asks for it, checks roles and permissions, and hands
+// the request to the forwarder with the identity to send upstream.
+type Router struct {
+	table   atomic.Pointer[Table]
+	auth    Authenticator
+	minter  Minter
+	audit   Auditor
+	forward http.Handler
+	opts    RouterOptions
+	log     *zap.Logger
+}
+
+// RouterOptions are the router's settings.
+type RouterOptions struct {
+	LoginURL string // where browsers without a session go; "" answers 401
+	// Assertion: mint X-Auth-Assertion for this audience ("" sends none).
+	AssertionAudience string
+}
+
+// NewRouter builds a router over an initial table.
+func NewRouter(t *Table, auth Authenticator, minter Minter, aud Auditor, forward http.Handler, opts RouterOptions, log *zap.Logger) *Router {
+	rt := &Router{auth: auth, minter: minter, audit: aud, forward: forward, opts: opts, log: log}
+	rt.table.Store(t)
+	return rt
+}
+
+// Swap installs a new table atomically; requests in flight keep theirs.
+func (rt *Router) Swap(t *Table) { rt.table.Store(t) }
+
+// Table returns the table in force.
+func (rt *Router) Table() *Table { return rt.table.Load() }
+
+var methodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	info := infoFrom(r.Context())
+	var overrides []string
+	for _, h := range methodOverrideHeaders {
+		if v := r.Header.Get(h); v != "" {
+			overrides = append(overrides, strings.ToUpper(strings.TrimSpace(v)))
+		}
+	}
+	route, err := rt.table.Load().Decide(r.Method, requestPath(r), overrides...)
+	if err != nil {
+		if info != nil {
+			info.route, info.mode = "invalid", "refused"
+		}
+		WriteError(w, r, http.StatusBadRequest, "INVALID_PATH")
+		return
+	}
+	if info != nil {
+		info.route, info.mode, info.routeRef = route.Name, string(route.Mode), route
+	}
+
+	var id *Identity
+	if route.Mode.Authenticated() {
+		got, err := rt.authenticate(r, route)
+		if err != nil {
+			rt.refuse(w, r, route, err, start)
+			return
+		}
+		if reason := authorize(got, route); reason != "" {
+			rt.deny(w, r, route, got, reason, start)
+			return
+		}
+		id = &got
+		if info != nil {
+			info.identity, info.userID = id, got.UserID
+			if err := rt.mint(info, route); err != nil {
+				rt.log.Error("minting upstream tokens", zap.String("request_id", info.id), zap.Error(err))
+				WriteError(w, r, http.StatusInternalServerError, "INTERNAL_ERROR")
+				return
+			}
+		}
+	}
+	if !route.Audit {
+		rt.forward.ServeHTTP(w, r)
+		return
+	}
+	sw, _ := w.(*statusWriter)
+	rt.forward.ServeHTTP(w, r)
+	status := http.StatusOK
+	if sw != nil && sw.status != 0 {
+		status = sw.status
+	}
+	rt.record(r, route, id, audit.ActionProxyAccess, status, "", start)
+}
+
+// mint prepares the tokens the forwarder sends upstream for this identity.
+func (rt *Router) mint(info *requestInfo, route *Route) error {
+	if rt.minter == nil {
+		return nil
+	}
+	if rt.opts.AssertionAudience != "" {
+		tok, err := rt.minter.Assertion(*info.identity, rt.opts.AssertionAudience)
+		if err != nil {
+			return err
+		}
+		info.assertion = tok
+	}
+	if route.LegacyToken {
+		tok, err := rt.minter.LegacyToken(*info.identity)
+		if err != nil {
+			return err
+		}
+		info.legacyToken = tok
+	}
+	return nil
+}
+
+func (rt *Router) authenticate(r *http.Request, route *Route) (Identity, error) {
+	id, err := rt.auth.Session(r.Context(), r, route.Slide)
+	if err == nil || route.Mode != ModeDual || errors.Is(err, ErrAuthUnavailable) {
+		return id, err
+	}
+	legacy, lerr := rt.auth.Legacy(r.Context(), r)
+	if lerr == nil || !errors.Is(lerr, ErrNoCredentials) {
+		return legacy, lerr
+	}
+	return id, err // no legacy token either: report the session's problem
+}
+
+// authorize returns why the identity may not use the route, or "".
+func authorize(id Identity, route *Route) string {
+	if len(route.Roles) > 0 && !slices.ContainsFunc(route.Roles, func(role string) bool { return slices.Contains(id.Roles, role) }) {
+		return "role"
+	}
+	for _, p := range route.Permissions {
+		if !slices.Contains(id.Permissions, p) && !slices.Contains(id.Permissions, "*") {
+			return "permission"
+		}
+	}
+	return ""
+}
+
+// refuse answers a request without a usable identity: a browser goes to
+// the sign-in page, an API client gets 401 with WWW-Authenticate.
+func (rt *Router) refuse(w http.ResponseWriter, r *http.Request, route *Route, err error, start time.Time) {
+	if errors.Is(err, ErrAuthUnavailable) {
+		rt.log.Warn("authentication unavailable", zap.String("request_id", RequestID(r.Context())), zap.Error(err))
+		w.Header().Set("Retry-After", "5")
+		WriteError(w, r, http.StatusServiceUnavailable, "AUTH_UNAVAILABLE")
+		return
+	}
+	code, bearerErr := "SESSION_REQUIRED", ""
+	if errors.Is(err, ErrInvalidCredentials) {
+		code, bearerErr = "SESSION_EXPIRED", `, error="invalid_token"`
+	}
+	if route.Audit {
+		rt.record(r, route, nil, audit.ActionProxyDenied, http.StatusUnauthorized, strings.ToLower(code), start)
+	}
+	if rt.wantsRedirect(r, route) {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, rt.opts.LoginURL+sep(rt.opts.LoginURL)+"next="+url.QueryEscape(ReturnPath(r)), http.StatusFound)
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="portero"`+bearerErr)
+	WriteError(w, r, http.StatusUnauthorized, code)
+}
+
+func (rt *Router) wantsRedirect(r *http.Request, route *Route) bool {
+	if rt.opts.LoginURL == "" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return false
+	}
+	switch route.Unauthenticated {
+	case "redirect":
+		return true
+	case "json":
+		return false
+	}
+	return WantsHTML(r)
+}
+
+func sep(u string) string {
+	if strings.Contains(u, "?") {
+		return "&"
+	}
+	return "?"
+}
+
+// ReturnPath is where a browser goes back after signing in: this request's
+// own path and query, which Decide has already vetted as a plain same-origin
+// path (no "//", no backslash), so it cannot name another host.
+func ReturnPath(r *http.Request) string {
+	p := requestPath(r)
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+		return "/"
+	}
+	if r.URL.RawQuery != "" {
+		p += "?" + r.URL.RawQuery
+	}
+	return p
+}
+
+func (rt *Router) deny(w http.ResponseWriter, r *http.Request, route *Route, id Identity, reason string, start time.Time) {
+	if info := infoFrom(r.Context()); info != nil {
+		info.userID = id.UserID
+	}
+	rt.record(r, route, &id, audit.ActionProxyDenied, http.StatusForbidden, reason, start)
+	WriteError(w, r, http.StatusForbidden, "FORBIDDEN")
+}
+
+// record writes an access or denial row; the queue never blocks the request.
+func (rt *Router) record(r *http.Request, route *Route, id *Identity, action string, status int, reason string, start time.Time) {
+	if rt.audit == nil {
+		return
+	}
+	details := map[string]any{
+		"method":      r.Method,
+		"path":        truncate(requestPath(r), 1024),
+		"route":       route.Name,
+		"mode":        string(route.Mode),
+		"status":      status,
+		"duration_ms": float64(time.Since(start).Microseconds()) / 1000,
+		"request_id":  RequestID(r.Context()),
+	}
+	if reason != "" {
+		details["reason"] = reason
+	}
+	ev := audit.Event{
+		Action: action, Resource: "route", ResourceID: route.Name,
+		IP: ClientAddr(r.Context()).String(), UserAgent: r.UserAgent(), Details: details,
+	}
+	if id != nil {
+		ev.UserID = id.UserID
+	}
+	if err := rt.audit.Enqueue(ev); err != nil {
+		rt.log.Warn("audit event not queued", zap.String("action", action), zap.Error(err))
+	}
+}
+
+// requestPath is the path exactly as the upstream will receive it.
+func requestPath(r *http.Request) string {
+	raw := r.RequestURI
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
+		raw = raw[:i]
+	}
+	if raw == "*" || strings.HasPrefix(raw, "/") {
+		return raw
+	}
+	return r.URL.EscapedPath()
+}
