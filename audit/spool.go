@@ -415,7 +415,8 @@ func readErr(err error) error {
 func (s *spool) commit(pos spoolPos) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.segs) == 0 || s.segs[0].seq != pos.seq || pos.off < s.readOff {
+	if len(s.segs) == 0 || s.segs[0].seq != pos.seq || pos.off < s.readOff ||
+		(pos.off == s.readOff && pos.n > 0) { // already committed
 		return
 	}
 	s.readOff = pos.off

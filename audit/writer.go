@@ -574,10 +574,10 @@ func (w *Writer) holdAndRetry(batch []item, err error, timer *time.Timer) {
 			held = append(held, it)
 		}
 	}
+	w.refused.Add(uint64(len(refused))) // before the callers see it
 	for _, it := range refused {
 		it.done <- err
 	}
-	w.refused.Add(uint64(len(refused)))
 
 	wait := w.cfg.RetryInterval
 	for len(held) > 0 {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -353,6 +354,7 @@ func TestWriterSpoolFull(t *testing.T) {
 		w := newWriter(t, audit.NewStore(proxied), cfg)
 		proxy.set(proxyRefuse)
 		const n = 400
+		sawFull := false
 		for i := range n {
 			var err error
 			if i%2 == 0 {
@@ -363,14 +365,17 @@ func TestWriterSpoolFull(t *testing.T) {
 			if err != nil {
 				t.Fatalf("event %d: %v (fail_open never refuses)", i, err)
 			}
+			if err := w.Healthy(); errors.Is(err, audit.ErrSpoolFull) {
+				sawFull = true
+			}
 		}
-		eventually(t, 5*time.Second, "queue not flushed", func() bool { return w.Stats().QueueDepth == 0 })
+		eventually(t, 5*time.Second, "queue not flushed", func() bool {
+			st := w.Stats()
+			return st.Spooled+st.Dropped == n
+		})
 		st := w.Stats()
-		if st.Dropped == 0 || !st.SpoolFull || st.Refused != 0 || st.Spooled+st.Dropped != n {
-			t.Fatalf("Stats = %+v: want drops counted", st)
-		}
-		if err := w.Healthy(); !errors.Is(err, audit.ErrSpoolFull) {
-			t.Errorf("Healthy = %v, want ErrSpoolFull", err)
+		if st.Dropped == 0 || st.Refused != 0 || !sawFull {
+			t.Fatalf("Stats = %+v, Healthy reported the full spool: %v; want drops counted and reported", st, sawFull)
 		}
 		proxy.set(proxyUp)
 		eventually(t, 10*time.Second, "spool not drained", func() bool { return w.Stats().SpoolEvents == 0 })
@@ -485,4 +490,199 @@ func TestKillChild(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestWriterTornSpool: power lost in the middle of a spool append leaves a
+// torn record at the end of the last segment. A new writer delivers every
+// record before it, counts the damaged bytes and keeps the segment as
+// *.corrupt.
+func TestWriterTornSpool(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	env := newPGEnv(t)
+	cfg := testConfig(t)
+	env.proxy.set(proxyRefuse)
+	w1 := newWriter(t, audit.NewStore(env.proxied), cfg)
+	const n = 50
+	for i := range n {
+		if err := w1.Record(ctx, seqEvent(0, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w1.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(cfg.SpoolDir, "*.seg"))
+	if len(segs) == 0 {
+		t.Fatal("no spool segment")
+	}
+	f, err := os.OpenFile(segs[len(segs)-1], os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte{0, 0, 1, 0, 0xde, 0xad, 0xbe, 0xef, '{', '"'}); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+
+	env.proxy.set(proxyUp)
+	w2 := newWriter(t, audit.NewStore(env.proxied), cfg)
+	eventually(t, 10*time.Second, "spool not drained", func() bool { return w2.Stats().SpoolEvents == 0 })
+	checkSeqs(t, storedSeqs(t, env.direct), 1, n)
+	if st := w2.Stats(); st.SpoolCorruptBytes != 10 {
+		t.Errorf("SpoolCorruptBytes = %d, want 10", st.SpoolCorruptBytes)
+	}
+	if m, _ := filepath.Glob(filepath.Join(cfg.SpoolDir, "*.corrupt")); len(m) != 1 {
+		t.Errorf("corrupt segments kept: %v, want 1", m)
+	}
+}
+
+// fakeStore is an Inserter with hand-set failures, for what a real
+// database will not do on demand (refuse one row).
+type fakeStore struct {
+	mu     sync.Mutex
+	rows   []audit.Event
+	seen   map[string]bool
+	insert func(events []audit.Event) error // consulted first, when set
+}
+
+func (f *fakeStore) Insert(_ context.Context, events []audit.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.insert != nil {
+		if err := f.insert(events); err != nil {
+			return err
+		}
+	}
+	if f.seen == nil {
+		f.seen = map[string]bool{}
+	}
+	for _, ev := range events {
+		if !f.seen[ev.ID] {
+			f.seen[ev.ID] = true
+			f.rows = append(f.rows, ev)
+		}
+	}
+	return nil
+}
+
+func (f *fakeStore) stored() []audit.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.rows)
+}
+
+// TestWriterRejectedRow: a row the database refuses (not a failure to
+// answer) is set aside in rejected.ndjson instead of blocking the spool; the
+// rows around it are stored in order.
+func TestWriterRejectedRow(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	store := &fakeStore{insert: func(events []audit.Event) error {
+		for _, ev := range events {
+			if ev.Action == "poison" {
+				return fmt.Errorf("%w: row %s", audit.ErrRejected, ev.ID)
+			}
+		}
+		return nil
+	}}
+	cfg := testConfig(t)
+	cfg.FlushInterval = time.Hour
+	w := newWriter(t, store, cfg)
+	poisonID := "0b8f7a4e-0f43-4c8c-9c5e-222222222222"
+	for i := range 20 {
+		ev := seqEvent(0, i)
+		if i == 7 {
+			ev.Action, ev.ID = "poison", poisonID
+		}
+		if err := w.Enqueue(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Record(ctx, seqEvent(0, 20)); err != nil {
+		t.Fatalf("Record: %v", err)
+	}
+	eventually(t, 5*time.Second, "not drained", func() bool { return w.Stats().SpoolEvents == 0 })
+	rows := store.stored()
+	if len(rows) != 20 {
+		t.Fatalf("%d rows, want 20", len(rows))
+	}
+	for k, ev := range rows {
+		want := k
+		if k >= 7 {
+			want = k + 1
+		}
+		if ev.Details["i"] != float64(want) {
+			t.Fatalf("row %d = event %v, want %d", k, ev.Details["i"], want)
+		}
+	}
+	st := w.Stats()
+	if st.Rejected != 1 || st.Dropped != 0 {
+		t.Errorf("Stats = %+v, want 1 rejected", st)
+	}
+	data, err := os.ReadFile(filepath.Join(cfg.SpoolDir, "rejected.ndjson"))
+	if err != nil || !strings.Contains(string(data), poisonID) || strings.Count(string(data), "\n") != 1 {
+		t.Errorf("rejected.ndjson = %q, %v", data, err)
+	}
+}
+
+// TestWriterRecordContext: a Record whose context ends while the database
+// hangs returns the context's error; the event is still written once the
+// database answers.
+func TestWriterRecordContext(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	store := &fakeStore{insert: func([]audit.Event) error { <-release; return nil }}
+	cfg := testConfig(t)
+	cfg.InsertTimeout = time.Hour // the store ignores it anyway
+	w := newWriter(t, store, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := w.Record(ctx, seqEvent(0, 0)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Record = %v, want DeadlineExceeded", err)
+	}
+	close(release)
+	eventually(t, 5*time.Second, "event not stored", func() bool { return len(store.stored()) == 1 })
+}
+
+func TestWriterRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	cfg := testConfig(t)
+	if _, err := audit.NewWriter(&fakeStore{}, audit.WriterConfig{}); err == nil {
+		t.Error("NewWriter without a spool directory succeeded")
+	}
+	bad := cfg
+	bad.OnSpoolFull = "sometimes"
+	if _, err := audit.NewWriter(&fakeStore{}, bad); err == nil {
+		t.Error("NewWriter with an unknown policy succeeded")
+	}
+	w := newWriter(t, &fakeStore{}, cfg)
+	if _, err := audit.NewWriter(&fakeStore{}, cfg); !errors.Is(err, audit.ErrSpoolLocked) {
+		t.Errorf("second writer on one spool = %v, want ErrSpoolLocked", err)
+	}
+	if err := w.Record(ctx, audit.Event{}); !errors.Is(err, audit.ErrInvalidEvent) {
+		t.Errorf("Record(no action) = %v", err)
+	}
+	if err := w.Enqueue(audit.Event{Action: "a", UserID: "7"}); !errors.Is(err, audit.ErrInvalidEvent) {
+		t.Errorf("Enqueue(bad user) = %v", err)
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(ctx); !errors.Is(err, audit.ErrClosed) {
+		t.Errorf("second Close = %v, want ErrClosed", err)
+	}
+	if err := w.Record(ctx, seqEvent(0, 0)); !errors.Is(err, audit.ErrClosed) {
+		t.Errorf("Record after Close = %v", err)
+	}
+	if err := w.Healthy(); !errors.Is(err, audit.ErrClosed) {
+		t.Errorf("Healthy after Close = %v", err)
+	}
+	// The lock is released by Close.
+	w2, err := audit.NewWriter(&fakeStore{}, cfg)
+	if err != nil {
+		t.Fatalf("NewWriter after Close: %v", err)
+	}
+	_ = w2.Close(ctx)
 }
