@@ -335,3 +335,47 @@ func TestMigrateAndReadinessAgainstPostgresAndRedis(t *testing.T) {
 		t.Errorf("readyz with Redis down: %d %s", res.StatusCode, body)
 	}
 }
+
+func TestUsersCLICreatesAndUnlocks(t *testing.T) {
+	t.Parallel()
+	pgURL := storagetest.NewPostgresURL(t)
+	cfg := filepath.Join(t.TempDir(), "p.yaml")
+	_ = os.WriteFile(cfg, []byte(fmt.Sprintf("storage: {url: %q}\naudit: {spool_dir: %q}\nsecret_key: \"cli-test-secret-key-0123456789abcdef\"\n", pgURL, filepath.Join(t.TempDir(), "spool"))), 0o600)
+	getenv := func(string) string { return "" }
+	cli := func(stdin string, args ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), append(args, "--config", cfg), getenv, strings.NewReader(stdin), &out, &errOut)
+		return code, out.String() + errOut.String()
+	}
+
+	if code, out := cli("Cli-Pass-2026!x\n", "users", "create", "--email", "ops@example.com", "--admin"); code != 0 || !strings.Contains(out, "created ops@example.com") {
+		t.Fatalf("create (%d): %s", code, out)
+	}
+	if code, out := cli("Cli-Pass-2026!x\n", "users", "create", "--email", "OPS@example.com"); code == 0 {
+		t.Errorf("a second user with the same e-mail was created: %s", out)
+	}
+	if code, out := cli("short\n", "users", "create", "--email", "weak@example.com"); code == 0 || !strings.Contains(out, "password refused") {
+		t.Errorf("weak password accepted (%d): %s", code, out)
+	}
+	if code, out := cli("", "users", "create", "--email", "x@example.com", "Secret-On-Argv-1!"); code != 2 || !strings.Contains(out, "never taken from the command line") {
+		t.Errorf("password on the command line: (%d) %s", code, out)
+	}
+	if code, out := cli("", "users", "unlock", "ops@example.com"); code != 0 || !strings.Contains(out, "unlocked") {
+		t.Errorf("unlock (%d): %s", code, out)
+	}
+	if code, _ := cli("", "users", "unlock", "nobody@example.com"); code != 1 {
+		t.Errorf("unlock of an unknown user exit %d", code)
+	}
+
+	// The user logs in through the gateway with the password given on stdin.
+	public, _, _ := startStack(t, fmt.Sprintf("storage: {url: %q}\n", pgURL))
+	res, err := http.Post(public+"/auth/login", "application/json", strings.NewReader(`{"username":"ops@example.com","password":"Cli-Pass-2026!x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), "access_token") {
+		t.Errorf("login as the CLI-made user: %d %s", res.StatusCode, body)
+	}
+}

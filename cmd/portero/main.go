@@ -29,6 +29,10 @@ commands:
   serve [--config FILE]        run the gateway (FILE also from PORTERO_CONFIG)
   migrate up|status [--config FILE]
                                apply or list schema migrations
+  users create --email E [--admin] [--config FILE]
+                               create a user (password from a prompt, stdin or PORTERO_USER_PASSWORD)
+  users unlock E [--config FILE]
+                               lift a user's lockout
   config check FILE            validate a configuration file
   config print FILE            print the effective configuration, secrets redacted
   version                      print the version
@@ -44,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch args[0] {
 	case "serve":
 		return cmdServe(ctx, args[1:], getenv, stderr)
+	case "users":
+		return cmdUsers(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "migrate":
 		return cmdMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "config":
