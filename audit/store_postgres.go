@@ -107,9 +107,12 @@ func (s *pgStore) Query(ctx context.Context, f Filter) ([]Event, string, error) 
 	}
 	if q.Action != "" {
 		exact, prefix := actionBounds(q.Action)
-		// starts_with, not LIKE: exact whatever the collation, and no
-		// escaping of % and _ in what an admin typed.
-		cond := "starts_with(action, " + b.arg(prefix) + ")"
+		// A byte-wise range, not LIKE: exact whatever the database's
+		// collation, no escaping of % and _ in what an admin typed, and an
+		// index on (action COLLATE "C") can serve it. The prefix ends in
+		// ".", so its successor ends in "/".
+		upper := prefix[:len(prefix)-1] + "/"
+		cond := `(action COLLATE "C" >= ` + b.arg(prefix) + ` AND action COLLATE "C" < ` + b.arg(upper) + ")"
 		if exact != "" {
 			cond = "(action = " + b.arg(exact) + " OR " + cond + ")"
 		}
