@@ -97,6 +97,8 @@ type Audit struct {
 	SpoolMaxBytes int    `yaml:"spool_max_bytes"`
 	// OnSpoolFull is fail_closed (refuse what cannot be audited) or fail_open.
 	OnSpoolFull string `yaml:"on_spool_full"`
+	// Retention is how long audit rows are kept (e.g. 365d); 0 keeps them forever.
+	Retention Duration `yaml:"retention"`
 }
 
 // Legacy describes the legacy app's own JWTs.
@@ -188,7 +190,7 @@ func Default() Config {
 			IPMaxAttempts: 20,
 			IPWindow:      Duration(15 * time.Minute),
 		},
-		Audit:        Audit{SpoolDir: "./data/audit-spool", SpoolMaxBytes: 256 << 20, OnSpoolFull: "fail_closed"},
+		Audit:        Audit{SpoolDir: "./data/audit-spool", SpoolMaxBytes: 256 << 20, OnSpoolFull: "fail_closed", Retention: Duration(365 * 24 * time.Hour)},
 		Registration: "open",
 		Legacy:       Legacy{JWTAlgorithm: "HS256", Subject: "legacy_id"},
 		Headers: Headers{

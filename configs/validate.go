@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap/zapcore"
 )
@@ -88,6 +89,9 @@ func (c Config) problems() []*Problem {
 		ch.add("audit.spool_max_bytes", "must be at least 1048576 (1 MiB) (got %d)", c.Audit.SpoolMaxBytes)
 	}
 	ch.oneOf("audit.on_spool_full", c.Audit.OnSpoolFull, "fail_closed", "fail_open")
+	if c.Audit.Retention < 0 || (c.Audit.Retention > 0 && c.Audit.Retention.D() < 24*time.Hour) {
+		ch.add("audit.retention", "must be 0 (keep forever) or at least 1d (got %s)", c.Audit.Retention)
+	}
 	ch.oneOf("registration", c.Registration, "open", "admin", "closed")
 
 	ch.oneOf("legacy.jwt_algorithm", c.Legacy.JWTAlgorithm, "HS256", "HS384", "HS512")

@@ -133,6 +133,22 @@ func newApp(ctx context.Context, cfg configs.Config, getenv func(string) string,
 	return a, nil
 }
 
+// startRetention prunes audit rows older than audit.retention in the
+// background, in small batches, until the app closes.
+func (a *app) startRetention(log *zap.Logger) {
+	maxAge := a.cfg.Audit.Retention.D()
+	if maxAge <= 0 {
+		return
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = audit.Retention{MaxAge: maxAge, Logger: log.With(zap.String("component", "audit-retention"))}.Run(ctx, audit.NewStore(a.db))
+	}()
+	a.closers = append(a.closers, func(context.Context) error { stop(); <-done; return nil })
+}
+
 // close releases everything, the audit writer's flush included, in reverse order.
 func (a *app) close(ctx context.Context) error {
 	var errs []error

@@ -58,6 +58,7 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 	if err := a.bootstrapAdmin(ctx, getenv, out, log); err != nil {
 		return err
 	}
+	a.startRetention(log)
 
 	h := cfg.Headers
 	header := func(key, name string) string {
