@@ -57,6 +57,9 @@ type Minter interface {
 // Auditor takes access and denial events without blocking the request.
 type Auditor interface {
 	Enqueue(ev audit.Event) error
+	// Healthy fails when events cannot be kept (the spool is full under
+	// fail_closed); audited routes then refuse rather than go unrecorded.
+	Healthy() error
 }
 
 // Router decides each proxied request by the route table: it authenticates
@@ -139,6 +142,14 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !route.Audit {
 		rt.forward.ServeHTTP(w, r)
 		return
+	}
+	if rt.audit != nil {
+		if err := rt.audit.Healthy(); err != nil {
+			rt.log.Error("audited route refused: audit trail cannot keep events", zap.String("route", route.Name), zap.Error(err))
+			w.Header().Set("Retry-After", "30")
+			WriteError(w, r, http.StatusServiceUnavailable, "AUDIT_UNAVAILABLE")
+			return
+		}
 	}
 	sw, _ := w.(*statusWriter)
 	rt.forward.ServeHTTP(w, r)
