@@ -212,3 +212,18 @@ func (a *app) bootstrapAdmin(ctx context.Context, getenv func(string) string, ou
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// routeAuditor is the audit writer as audited routes see it: under
+// fail_open a full spool does not refuse requests (events are dropped and
+// counted instead); under fail_closed it does.
+type routeAuditor struct {
+	*audit.Writer
+	failOpen bool
+}
+
+func (r routeAuditor) Healthy() error {
+	if r.failOpen {
+		return nil
+	}
+	return r.Writer.Healthy()
+}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/portero/portero/audit"
 	"github.com/portero/portero/configs"
 	"github.com/portero/portero/proxy"
 	"github.com/portero/portero/storage"
@@ -97,7 +98,8 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 			audience = cfg.Upstream.URL
 		}
 	}
-	router := proxy.NewRouter(table, a.creds, a.minter, a.audit, fwd,
+	auditor := routeAuditor{Writer: a.audit, failOpen: cfg.Audit.OnSpoolFull == string(audit.FailOpen)}
+	router := proxy.NewRouter(table, a.creds, a.minter, auditor, fwd,
 		proxy.RouterOptions{LoginURL: cfg.LoginURL, AssertionAudience: audience}, log)
 
 	health := proxy.NewHealth(2*time.Second, a.checks(upstream)...)
