@@ -53,8 +53,15 @@ type proc struct {
 
 func start(t *testing.T, waitFor *regexp.Regexp, name string, args ...string) (*proc, []string) {
 	t.Helper()
+	return startWithEnv(t, nil, waitFor, name, args...)
+}
+
+// startWithEnv runs a binary with extra environment variables and waits
+// for a line matching waitFor on its stderr.
+func startWithEnv(t *testing.T, env []string, waitFor *regexp.Regexp, name string, args ...string) (*proc, []string) {
+	t.Helper()
 	p := &proc{cmd: exec.Command(filepath.Join(binDir, name), args...), done: make(chan error, 1)}
-	p.cmd.Env = append(os.Environ(), "PORTERO_CONFIG=")
+	p.cmd.Env = append(append(os.Environ(), "PORTERO_CONFIG="), env...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

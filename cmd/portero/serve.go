@@ -186,7 +186,7 @@ func openStorage(ctx context.Context, c configs.Storage, log *zap.Logger) (*stor
 
 // ownPrefixes are the paths Portero answers itself, never forwarded.
 func ownPrefixes(apiPrefix string) []string {
-	return []string{apiPrefix + "/auth", apiPrefix + "/users"}
+	return []string{apiPrefix + "/auth", apiPrefix + "/users", apiPrefix + "/audit"}
 }
 
 func newLogger(c configs.Log, w io.Writer) (*zap.Logger, error) {
