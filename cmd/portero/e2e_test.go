@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/portero/portero/storage/storagetest"
 )
 
@@ -384,5 +386,53 @@ func TestUsersCLICreatesAndUnlocks(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 || !strings.Contains(string(body), "access_token") {
 		t.Errorf("login as the CLI-made user: %d %s", res.StatusCode, body)
+	}
+}
+
+func TestGracefulShutdownGivesWebSocketsTheGrace(t *testing.T) {
+	t.Parallel()
+	public, _, portero := startStack(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(public, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	echo := func(msg string) error {
+		if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+			return err
+		}
+		_, got, err := c.Read(ctx)
+		if err == nil && string(got) != msg {
+			err = fmt.Errorf("echo %q for %q", got, msg)
+		}
+		return err
+	}
+	if err := echo("before"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := portero.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := echo("during the grace period"); err != nil {
+		t.Fatalf("the WebSocket broke as soon as shutdown began: %v", err)
+	}
+	// shutdown_grace is 5s: then the tunnel is cut and the process exits 0.
+	select {
+	case err := <-portero.done:
+		if err != nil {
+			t.Errorf("portero exited with %v", err)
+		}
+		if took := time.Since(start); took < 4*time.Second || took > 10*time.Second {
+			t.Errorf("portero exited %v after SIGTERM with a WebSocket open, want about the 5s grace", took)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("portero did not exit after the grace period")
+	}
+	if err := echo("after"); err == nil {
+		t.Error("the WebSocket still works after portero exited")
 	}
 }
