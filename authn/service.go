@@ -42,6 +42,7 @@ type Service struct {
 	cfg      ServiceConfig
 	now      func() time.Time
 	log      *zap.Logger
+	metrics  *Metrics
 }
 
 // ServiceDeps are the Service's collaborators.
@@ -54,6 +55,7 @@ type ServiceDeps struct {
 	Audit    Auditor
 	Now      func() time.Time
 	Log      *zap.Logger
+	Metrics  *Metrics // nil records none
 }
 
 // NewService wires the login service.
@@ -62,7 +64,7 @@ func NewService(d ServiceDeps, cfg ServiceConfig) *Service {
 		d.Now = time.Now
 	}
 	return &Service{users: d.Users, sessions: d.Sessions, hasher: d.Hasher, lockout: d.Lockout,
-		tokens: d.Tokens, audit: d.Audit, cfg: cfg, now: d.Now, log: d.Log}
+		tokens: d.Tokens, audit: d.Audit, cfg: cfg, now: d.Now, log: d.Log, metrics: d.Metrics}
 }
 
 // ClientMeta is what is known of the caller, for sessions and audit rows.
@@ -132,6 +134,7 @@ func (s *Service) record(ctx context.Context, meta ClientMeta, action, userID st
 	if err := s.audit.Record(ctx, ev); err != nil {
 		return fmt.Errorf("%w: audit: %w", ErrUnavailable, err)
 	}
+	s.metrics.observe(action, details)
 	return nil
 }
 

@@ -22,6 +22,8 @@ type requestInfo struct {
 	legacyToken string // minted legacy JWT for Authorization
 	upstreamDur time.Duration
 	clientGone  bool
+	upstreamErr string // "timeout" or "unavailable", for metrics
+	denial      string // why a route's auth refused, for metrics
 }
 
 type infoKey struct{}

@@ -24,6 +24,7 @@ type Front struct {
 	forward     http.Handler
 	ips         *IPResolver
 	log         *zap.Logger
+	metrics     *Metrics
 }
 
 // FrontOptions wires the front door.
@@ -34,11 +35,12 @@ type FrontOptions struct {
 	Forward     http.Handler // the route layer in front of the upstream
 	IPs         *IPResolver
 	Log         *zap.Logger
+	Metrics     *Metrics // nil records none
 }
 
 // NewFront builds the front door.
 func NewFront(o FrontOptions) *Front {
-	return &Front{own: o.Own, ownPrefixes: o.OwnPrefixes, health: o.Health, forward: o.Forward, ips: o.IPs, log: o.Log}
+	return &Front{own: o.Own, ownPrefixes: o.OwnPrefixes, health: o.Health, forward: o.Forward, ips: o.IPs, log: o.Log, metrics: o.Metrics}
 }
 
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -121,6 +123,7 @@ func (f *Front) logAccess(r *http.Request, sw *statusWriter, info *requestInfo, 
 		fields = append(fields, zap.String("user_id", info.userID))
 	}
 	f.log.Info("request", fields...)
+	f.metrics.observe(info, status, time.Since(start))
 }
 
 func truncate(s string, n int) string {
@@ -192,12 +195,15 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // causes go to the log, never to the client.
 func ErrorResponder(log *zap.Logger) func(http.ResponseWriter, *http.Request, error) {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
-		status, code := http.StatusInternalServerError, "INTERNAL_ERROR"
+		status, code, kind := http.StatusInternalServerError, "INTERNAL_ERROR", ""
 		switch {
 		case errors.Is(err, ErrUpstreamTimeout):
-			status, code = http.StatusGatewayTimeout, "UPSTREAM_TIMEOUT"
+			status, code, kind = http.StatusGatewayTimeout, "UPSTREAM_TIMEOUT", "timeout"
 		case errors.Is(err, ErrUpstreamUnavailable):
-			status, code = http.StatusBadGateway, "UPSTREAM_UNAVAILABLE"
+			status, code, kind = http.StatusBadGateway, "UPSTREAM_UNAVAILABLE", "unavailable"
+		}
+		if info := infoFrom(r.Context()); info != nil {
+			info.upstreamErr = kind
 		}
 		log.Warn("proxy error", zap.String("request_id", RequestID(r.Context())), zap.Int("status", status), zap.Error(err))
 		WriteError(w, r, status, code)

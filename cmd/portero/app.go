@@ -9,8 +9,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -37,13 +40,14 @@ type app struct {
 	creds    *authn.Credentials
 	minter   *authn.Minter
 	tokens   *authn.SessionTokens
+	metrics  *prometheus.Registry
 	closers  []func(context.Context) error
 }
 
 // newApp opens the stores and builds the services. stdout receives the
 // one-time bootstrap admin password when one is generated.
 func newApp(ctx context.Context, cfg configs.Config, getenv func(string) string, log *zap.Logger) (_ *app, err error) {
-	a := &app{cfg: cfg}
+	a := &app{cfg: cfg, metrics: newRegistry()}
 	defer func() {
 		if err != nil {
 			_ = a.close(context.Background())
@@ -121,10 +125,16 @@ func newApp(ctx context.Context, cfg configs.Config, getenv func(string) string,
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	a.closers = append(a.closers, a.audit.Close)
+	audit.RegisterMetrics(a.metrics, a.audit)
+	if mem, ok := a.sessions.(*sessions.MemoryStore); ok {
+		a.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "portero_sessions_active", Help: "Live sessions in the in-process store.",
+		}, func() float64 { return float64(mem.Len()) }))
+	}
 
 	a.svc = authn.NewService(authn.ServiceDeps{
 		Users: a.users, Sessions: a.sessions, Hasher: a.hasher, Lockout: lockout,
-		Tokens: a.tokens, Audit: a.audit, Log: log,
+		Tokens: a.tokens, Audit: a.audit, Log: log, Metrics: authn.NewMetrics(a.metrics),
 	}, authn.ServiceConfig{
 		Registration: cfg.Registration, RevealLock: cfg.Lockout.Reveal,
 		IdleTimeout: idle, AbsoluteTimeout: abs, Policy: authn.DefaultPasswordPolicy(),
@@ -212,6 +222,21 @@ func (a *app) bootstrapAdmin(ctx context.Context, getenv func(string) string, ou
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// newRegistry is the ops listener's Prometheus registry: the Go runtime,
+// the process, and build information; the packages add their own series.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "portero_build_info", Help: "Always 1; labels name the running build.",
+			ConstLabels: prometheus.Labels{"version": version, "commit": commit, "goversion": runtime.Version()},
+		}, func() float64 { return 1 }),
+	)
+	return reg
+}
 
 // routeAuditor is the audit writer as audited routes see it: under
 // fail_open a full spool does not refuse requests (events are dropped and

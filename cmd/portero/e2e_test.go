@@ -219,6 +219,7 @@ func TestServeProxiesAndSeparatesOps(t *testing.T) {
 		{public, "/-/metrics", 404},
 		{ops, "/-/healthz", 200},
 		{ops, "/-/readyz", 200},
+		{ops, "/-/metrics", 200},
 	} {
 		res, err := http.Get(tc.base + tc.path)
 		if err != nil {
@@ -227,6 +228,18 @@ func TestServeProxiesAndSeparatesOps(t *testing.T) {
 		res.Body.Close()
 		if res.StatusCode != tc.status {
 			t.Errorf("%s%s: %d, want %d", tc.base, tc.path, res.StatusCode, tc.status)
+		}
+	}
+
+	res, err = http.Get(ops + "/-/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{`portero_http_requests_total{code="2xx",mode="legacy",route="default"}`, "portero_build_info{", "portero_audit_events_written_total"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/-/metrics lacks %s", want)
 		}
 	}
 

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/portero/portero/configs"
@@ -16,7 +17,7 @@ import (
 // watchConfig reloads the route table on SIGHUP and whenever the file
 // changes. A file that does not load or validate is refused: the table in
 // force stays, and the refusal is logged.
-func watchConfig(ctx context.Context, path string, getenv func(string) string, router *proxy.Router, log *zap.Logger) {
+func watchConfig(ctx context.Context, path string, getenv func(string) string, router *proxy.Router, reloads *prometheus.CounterVec, log *zap.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -29,11 +30,11 @@ func watchConfig(ctx context.Context, path string, getenv func(string) string, r
 			return
 		case <-hup:
 			last = fileStamp(path)
-			reload(path, getenv, router, log, "sighup")
+			reload(path, getenv, router, reloads, log, "sighup")
 		case <-tick.C:
 			if st := fileStamp(path); st != last {
 				last = st
-				reload(path, getenv, router, log, "file_changed")
+				reload(path, getenv, router, reloads, log, "file_changed")
 			}
 		}
 	}
@@ -52,17 +53,27 @@ func fileStamp(path string) stamp {
 	return stamp{fi.ModTime(), fi.Size()}
 }
 
-func reload(path string, getenv func(string) string, router *proxy.Router, log *zap.Logger, trigger string) {
+// newReloadCounter counts reloads by result (ok, refused).
+func newReloadCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "portero_config_reloads_total", Help: "Route table reloads, by result (ok, refused).",
+	}, []string{"result"})
+	reg.MustRegister(c)
+	return c
+}
+
+func reload(path string, getenv func(string) string, router *proxy.Router, reloads *prometheus.CounterVec, log *zap.Logger, trigger string) {
 	cfg, err := configs.Load(path, getenv)
+	var table *proxy.Table
+	if err == nil {
+		table, err = proxy.NewTable(cfg.DefaultMode, cfg.Routes)
+	}
 	if err != nil {
+		reloads.WithLabelValues("refused").Inc()
 		log.Error("config reload refused; the previous route table stays", zap.String("trigger", trigger), zap.Error(err))
 		return
 	}
-	table, err := proxy.NewTable(cfg.DefaultMode, cfg.Routes)
-	if err != nil {
-		log.Error("config reload refused; the previous route table stays", zap.String("trigger", trigger), zap.Error(err))
-		return
-	}
+	reloads.WithLabelValues("ok").Inc()
 	router.Swap(table)
 	log.Info("route table reloaded", zap.String("trigger", trigger), zap.Int("routes", len(cfg.Routes)), zap.String("default_mode", cfg.DefaultMode))
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -111,10 +112,12 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 		Forward:     upgrades.Track(router),
 		IPs:         proxy.NewIPResolver(cfg.TrustedProxyPrefixes()),
 		Log:         log,
+		Metrics:     proxy.NewMetrics(a.metrics),
 	})
 	ops := http.NewServeMux()
 	ops.Handle("/-/healthz", health)
 	ops.Handle("/-/readyz", health)
+	ops.Handle("/-/metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{}))
 
 	publicLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -142,7 +145,7 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()
 	if path != "" {
-		go watchConfig(reloadCtx, path, getenv, router, log)
+		go watchConfig(reloadCtx, path, getenv, router, newReloadCounter(a.metrics), log)
 	}
 
 	errc := make(chan error, 1)
