@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/portero/portero/configs"
 )
@@ -156,7 +157,7 @@ func (t *Table) Decide(method, rawPath string, extraMethods ...string) (*Route, 
 // pathReadings validates a raw request path and returns the distinct ways an
 // upstream may read it. Paths no browser sends and upstreams disagree on are
 // refused: dot segments, empty segments, backslashes, control bytes,
-// invalid or double percent-encoding.
+// invalid or double percent-encoding, bytes that are not UTF-8.
 func pathReadings(raw string, out []string) ([]string, error) {
 	if raw == "" || raw[0] != '/' {
 		return nil, ErrBadPath
@@ -166,6 +167,9 @@ func pathReadings(raw string, out []string) ([]string, error) {
 	if !hasEscape && !hasParam {
 		if err := checkSegments(raw); err != nil {
 			return nil, err
+		}
+		if !utf8.ValidString(raw) {
+			return nil, ErrBadPath
 		}
 		return append(out, raw), nil
 	}
@@ -177,7 +181,9 @@ func pathReadings(raw string, out []string) ([]string, error) {
 		return nil, err
 	}
 	out = appendUnique(out, raw, keepSlash, all)
-	if hasParam {
+	// An escaped ';' (%3B) is a parameter to servers that decode before
+	// they strip parameters (Spring did), so "/admin%3Bx" reads as "/admin".
+	if hasParam || strings.IndexByte(all, ';') >= 0 {
 		out = appendUnique(out, stripParams(keepSlash), stripParams(all))
 	}
 	return out, nil
@@ -215,11 +221,6 @@ func decodePath(raw string) (all, keepSlash string, err error) {
 		if err := checkByte(d); err != nil {
 			return "", "", err
 		}
-		// %25 followed by hex is double encoding: a second decoding layer
-		// upstream would read a path Portero never saw.
-		if d == '%' && i+4 < len(raw) && isHex(raw[i+3]) && isHex(raw[i+4]) {
-			return "", "", ErrBadPath
-		}
 		a.WriteByte(d)
 		if d == '/' {
 			k.WriteString(raw[i : i+3])
@@ -228,7 +229,21 @@ func decodePath(raw string) (all, keepSlash string, err error) {
 		}
 		i += 2
 	}
-	return a.String(), k.String(), nil
+	all, keepSlash = a.String(), k.String()
+	// A decoded path that still holds an escape was double encoded
+	// ("%252e", or "%25%32%65" with the digits escaped too): a second
+	// decoding layer upstream would read a path Portero never saw.
+	for j := 0; j+2 < len(all); j++ {
+		if all[j] == '%' && isHex(all[j+1]) && isHex(all[j+2]) {
+			return "", "", ErrBadPath
+		}
+	}
+	// Bytes that are not UTF-8 have no single meaning: old servers decode
+	// overlong forms ("%C0%AE" as '.'), others read Latin-1 or refuse.
+	if !utf8.ValidString(all) {
+		return "", "", ErrBadPath
+	}
+	return all, keepSlash, nil
 }
 
 func checkByte(c byte) error {
