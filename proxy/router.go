@@ -229,6 +229,12 @@ func (rt *Router) refuse(w http.ResponseWriter, r *http.Request, route *Route, e
 		return
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="portero"`+bearerErr)
+	if route.Unauthenticated == "json" {
+		// The route promised JSON whatever Accept says (a nil request
+		// makes WriteError answer JSON).
+		WriteError(w, nil, http.StatusUnauthorized, code)
+		return
+	}
 	WriteError(w, r, http.StatusUnauthorized, code)
 }
 
