@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,20 +164,36 @@ func (f *Forwarder) dropOwnCredentials(h http.Header, info *requestInfo) {
 			}
 		}
 	}
-	authz := h.Get("Authorization")
-	if authz == "" {
+	authz := h.Values("Authorization")
+	if len(authz) == 0 {
 		return
 	}
 	if info != nil && info.identity != nil && info.identity.Via == "bearer" {
 		h.Del("Authorization")
 		return
 	}
-	if tok, ok := bearerToken(authz); ok && f.opts.OwnToken != nil && f.opts.OwnToken(tok) {
-		h.Del("Authorization")
+	// Every value, not just the first: a client may repeat the header.
+	own := func(v string) bool {
+		tok, ok := bearerToken(v)
+		return ok && f.opts.OwnToken != nil && f.opts.OwnToken(tok)
+	}
+	if slices.ContainsFunc(authz, own) {
+		// h is the outbound request's own copy of the headers.
+		if kept := slices.DeleteFunc(authz, own); len(kept) > 0 {
+			h["Authorization"] = kept
+		} else {
+			h.Del("Authorization")
+		}
 	}
 }
 
 func (f *Forwarder) setIdentity(h http.Header, info *requestInfo) {
+	if r := info.routeRef; r != nil && r.LegacyToken && info.identity != nil {
+		// On a legacy_token route Authorization is Portero's to set: a user
+		// without a legacy id gets none, never whatever the client sent
+		// (another user's legacy JWT would speak for that user upstream).
+		h.Del("Authorization")
+	}
 	if info.legacyToken != "" {
 		h.Set("Authorization", "Bearer "+info.legacyToken)
 	}
