@@ -212,7 +212,9 @@ func (h *Handlers) login(cookie bool) echo.HandlerFunc {
 		}
 		return writeJSON(c, http.StatusOK, map[string]any{
 			"access_token": res.Bearer, "token_type": "bearer",
-			"expires_in": int(time.Until(res.Session.AbsoluteExpiresAt).Seconds()),
+			// On the service's clock, which made the session: the real clock
+			// may differ from an injected one.
+			"expires_in": int(res.Session.AbsoluteExpiresAt.Sub(h.svc.Now()).Seconds()),
 		})
 	}
 }
