@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/portero/portero/audit"
 	"github.com/portero/portero/sessions"
 )
@@ -129,15 +131,40 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 		return err
 	}
 	if !ok {
-		if _, err := att.Fail(ctx); err != nil {
+		lockedNow, err := att.Fail(ctx)
+		if err != nil {
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		// A guess here counts like a failed login, and a lock it sets is
+		// mirrored and audited like one: admins and stats see it.
+		var until *time.Time
+		if lockedNow {
+			t := s.now().Add(s.lockout.Duration())
+			until = &t
+		}
+		if err := s.users.RecordLoginFailure(ctx, u.ID, att.Failures(), until); err != nil {
+			s.log.Warn("password-change failure not mirrored to the user row", zap.Error(err))
+		}
+		if lockedNow {
+			if err := s.record(ctx, meta, audit.ActionAccountLocked, u.ID, map[string]any{
+				"locked_until": until.UTC().Format(time.RFC3339), "attempts": att.Failures(),
+			}); err != nil {
+				return err
+			}
 		}
 		if err := s.record(ctx, meta, actionPasswordChangeFailed, u.ID, map[string]any{"reason": "bad_password"}); err != nil {
 			return err
 		}
 		return ErrWrongCurrentPassword
 	}
-	_ = att.Release(ctx)
+	// The right password ends the attempt as a login's does: earlier
+	// failures are forgotten, and a lock set meanwhile by a concurrent guess
+	// still refuses it.
+	if lockedFor, err := att.Succeed(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	} else if lockedFor > 0 {
+		return ErrWrongCurrentPassword
+	}
 	if err := s.cfg.Policy.Validate(next, u.Email); err != nil {
 		return err
 	}
