@@ -306,33 +306,40 @@ func (s *Service) failed(ctx context.Context, att *Attempt, user *User, email st
 	if passwordOK {
 		// The right password for an inactive account is no guess to count.
 		_ = att.Release(ctx)
-	} else {
-		lockedNow, err := att.Fail(ctx)
-		if err != nil {
+	} else if user == nil {
+		if _, err := att.Fail(ctx); err != nil {
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
-		if user != nil {
-			var until *time.Time
-			if lockedNow {
-				t := s.now().Add(s.lockout.Duration())
-				until = &t
-			}
-			if err := s.users.RecordLoginFailure(ctx, user.ID, att.Failures(), until); err != nil {
-				s.log.Warn("login failure not mirrored to the user row", zap.Error(err))
-			}
-			if lockedNow {
-				if err := s.record(ctx, meta, audit.ActionAccountLocked, user.ID, map[string]any{
-					"locked_until": until.UTC().Format(time.RFC3339), "attempts": att.Failures(),
-				}); err != nil {
-					return err
-				}
-			}
-		}
+	} else if err := s.countFailure(ctx, att, *user, meta); err != nil {
+		return err
 	}
 	if err := s.record(ctx, meta, audit.ActionLoginFailed, userID(user), map[string]any{"reason": reason, "email": clip(email, 320)}); err != nil {
 		return err
 	}
 	return ErrBadCredentials
+}
+
+// countFailure counts a wrong password against the account, mirrors the
+// count into the user row, and audits the lock when this failure set it.
+func (s *Service) countFailure(ctx context.Context, att *Attempt, u User, meta ClientMeta) error {
+	lockedNow, err := att.Fail(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	var until *time.Time
+	if lockedNow {
+		t := s.now().Add(s.lockout.Duration())
+		until = &t
+	}
+	if err := s.users.RecordLoginFailure(ctx, u.ID, att.Failures(), until); err != nil {
+		s.log.Warn("failed attempt not mirrored to the user row", zap.Error(err))
+	}
+	if !lockedNow {
+		return nil
+	}
+	return s.record(ctx, meta, audit.ActionAccountLocked, u.ID, map[string]any{
+		"locked_until": until.UTC().Format(time.RFC3339), "attempts": att.Failures(),
+	})
 }
 
 func userID(u *User) string {

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/portero/portero/audit"
 	"github.com/portero/portero/sessions"
 )
@@ -131,26 +129,10 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 		return err
 	}
 	if !ok {
-		lockedNow, err := att.Fail(ctx)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
 		// A guess here counts like a failed login, and a lock it sets is
 		// mirrored and audited like one: admins and stats see it.
-		var until *time.Time
-		if lockedNow {
-			t := s.now().Add(s.lockout.Duration())
-			until = &t
-		}
-		if err := s.users.RecordLoginFailure(ctx, u.ID, att.Failures(), until); err != nil {
-			s.log.Warn("password-change failure not mirrored to the user row", zap.Error(err))
-		}
-		if lockedNow {
-			if err := s.record(ctx, meta, audit.ActionAccountLocked, u.ID, map[string]any{
-				"locked_until": until.UTC().Format(time.RFC3339), "attempts": att.Failures(),
-			}); err != nil {
-				return err
-			}
+		if err := s.countFailure(ctx, att, u, meta); err != nil {
+			return err
 		}
 		if err := s.record(ctx, meta, actionPasswordChangeFailed, u.ID, map[string]any{"reason": "bad_password"}); err != nil {
 			return err
