@@ -13,8 +13,11 @@ import (
 )
 
 func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "copy" {
+		return cmdMigrateCopy(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "up" && args[0] != "status") {
-		fmt.Fprint(stderr, "usage: portero migrate up|status [--config FILE]\n")
+		fmt.Fprint(stderr, "usage: portero migrate up|status [--config FILE]\n       portero migrate copy --from URL --to URL [--merge] [--dry-run]\n")
 		return 2
 	}
 	cfg, code := loadConfigFlag("migrate "+args[0], args[1:], getenv, stderr)
