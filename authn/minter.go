@@ -2,6 +2,9 @@ package authn
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/portero/portero/proxy"
@@ -14,18 +17,70 @@ type Minter struct {
 	legacy     *LegacyTokens // nil without a legacy secret
 	subject    string        // LegacySubjectID or LegacySubjectEmail
 	legacyTTL  time.Duration
+	now        func() time.Time
+
+	// Signing an assertion on every request of a busy user is wasted work:
+	// one is reused while at least half its lifetime is left.
+	mu     sync.Mutex
+	recent map[string]mintedAssertion
 }
 
-// NewMinter builds the proxy's token minter.
-func NewMinter(a *Assertions, legacy *LegacyTokens, subject string, legacyTTL time.Duration) *Minter {
-	return &Minter{assertions: a, legacy: legacy, subject: subject, legacyTTL: legacyTTL}
+type mintedAssertion struct {
+	token   string
+	reuseTo time.Time
+}
+
+// maxCachedAssertions bounds the reuse cache; it is simply emptied when full.
+const maxCachedAssertions = 10000
+
+// NewMinter builds the proxy's token minter. now is the clock that decides
+// when a minted assertion is too old to reuse (nil: time.Now).
+func NewMinter(a *Assertions, legacy *LegacyTokens, subject string, legacyTTL time.Duration, now func() time.Time) *Minter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Minter{assertions: a, legacy: legacy, subject: subject, legacyTTL: legacyTTL, now: now, recent: map[string]mintedAssertion{}}
 }
 
 var _ proxy.Minter = (*Minter)(nil)
 
 // Assertion mints X-Auth-Assertion.
 func (m *Minter) Assertion(id proxy.Identity, audience string) (string, error) {
-	return m.assertions.Mint(Identity{UserID: id.UserID, Email: id.Email, Roles: id.Roles, LegacyID: id.LegacyID}, audience)
+	// Every fact the assertion states is part of the key, so a role change
+	// is never served a stale assertion.
+	key := assertionKey(id, audience)
+	now := m.now()
+	m.mu.Lock()
+	if c, ok := m.recent[key]; ok && now.Before(c.reuseTo) {
+		m.mu.Unlock()
+		return c.token, nil
+	}
+	m.mu.Unlock()
+	tok, err := m.assertions.Mint(Identity{UserID: id.UserID, Email: id.Email, Roles: id.Roles, LegacyID: id.LegacyID}, audience)
+	if err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	if len(m.recent) >= maxCachedAssertions {
+		clear(m.recent)
+	}
+	m.recent[key] = mintedAssertion{token: tok, reuseTo: now.Add(m.assertions.TTL() / 2)}
+	m.mu.Unlock()
+	return tok, nil
+}
+
+func assertionKey(id proxy.Identity, audience string) string {
+	var b strings.Builder
+	b.WriteString(audience)
+	for _, part := range []string{id.UserID, id.Email, strings.Join(id.Roles, ",")} {
+		b.WriteByte(0)
+		b.WriteString(part)
+	}
+	b.WriteByte(0)
+	if id.LegacyID != nil {
+		b.WriteString(strconv.FormatInt(*id.LegacyID, 10))
+	}
+	return b.String()
 }
 
 // LegacyToken mints a short-lived legacy-format JWT for the identity. A

@@ -160,7 +160,7 @@ func newStack(tb testing.TB, o stackOptions) *stack {
 	if st.legacy, err = authn.NewLegacyTokens(authn.LegacyConfig{Secret: []byte(e2eLegacySecret), Algorithm: "HS256", Subject: authn.LegacySubjectID}); err != nil {
 		tb.Fatal(err)
 	}
-	minter := authn.NewMinter(st.assertions, st.legacy, authn.LegacySubjectID, time.Minute)
+	minter := authn.NewMinter(st.assertions, st.legacy, authn.LegacySubjectID, time.Minute, nil)
 
 	writer, err := audit.NewWriter(st.audit, audit.WriterConfig{SpoolDir: tb.TempDir(), FlushInterval: 10 * time.Millisecond})
 	if err != nil {

@@ -116,7 +116,7 @@ func newApp(ctx context.Context, cfg configs.Config, getenv func(string) string,
 			return nil, fmt.Errorf("legacy: %w", err)
 		}
 	}
-	a.minter = authn.NewMinter(assertions, legacy, cfg.Legacy.Subject, time.Minute)
+	a.minter = authn.NewMinter(assertions, legacy, cfg.Legacy.Subject, time.Minute, nil)
 
 	if a.audit, err = audit.NewWriter(audit.NewStore(a.db), audit.WriterConfig{
 		SpoolDir: cfg.Audit.SpoolDir, SpoolMaxBytes: int64(cfg.Audit.SpoolMaxBytes),
