@@ -16,19 +16,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// The sentinels of Copy. They sit here rather than in errors.go only because
-// this file was written alongside it; they belong with the others.
-var (
-	// ErrDestinationNotEmpty means Copy was asked to copy into a database
-	// that already has users or audit rows, without CopyOptions.Merge.
-	ErrDestinationNotEmpty = errors.New("storage: copy: the destination already has users or audit rows")
-
-	// ErrSchemaMismatch means the source is not fully migrated by this
-	// binary, or the two databases are at different schema versions, so
-	// their columns cannot be trusted to line up.
-	ErrSchemaMismatch = errors.New("storage: copy: source and destination schemas differ")
-)
-
 const (
 	defaultCopyBatch = 1000
 	// maxCopyBatch keeps one multi-row INSERT of the widest table (users,

@@ -23,4 +23,13 @@ var (
 	// edited or comes from a different build, and applying more steps on top
 	// of it is not safe.
 	ErrMigrationHistory = errors.New("storage: schema_migrations does not match this binary's migrations")
+
+	// ErrDestinationNotEmpty means Copy was asked to copy into a database
+	// that already has users or audit rows, without CopyOptions.Merge.
+	ErrDestinationNotEmpty = errors.New("storage: copy: the destination already has users or audit rows")
+
+	// ErrSchemaMismatch means the source is not fully migrated by this
+	// binary, or the two databases are at different schema versions, so
+	// their columns cannot be trusted to line up.
+	ErrSchemaMismatch = errors.New("storage: copy: source and destination schemas differ")
 )

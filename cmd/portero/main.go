@@ -29,6 +29,8 @@ commands:
   serve [--config FILE]        run the gateway (FILE also from PORTERO_CONFIG)
   migrate up|status [--config FILE]
                                apply or list schema migrations
+  migrate copy --from URL --to URL [--merge] [--dry-run]
+                               copy users, roles, sessions and audit history between databases
   users create --email E [--admin] [--config FILE]
                                create a user (password from a prompt, stdin or PORTERO_USER_PASSWORD)
   users unlock E [--config FILE]
