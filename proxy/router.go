@@ -109,7 +109,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route, err := rt.table.Load().Decide(r.Method, requestPath(r), overrides...)
 	if err != nil {
 		if info != nil {
-			info.route, info.mode = "invalid", "refused"
+			info.route, info.mode, info.denial = "invalid", "refused", "invalid_path"
 		}
 		WriteError(w, r, http.StatusBadRequest, "INVALID_PATH")
 		return
@@ -145,6 +145,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rt.audit != nil {
 		if err := rt.audit.Healthy(); err != nil {
+			setDenial(r, "audit_unavailable")
 			rt.log.Error("audited route refused: audit trail cannot keep events", zap.String("route", route.Name), zap.Error(err))
 			w.Header().Set("Retry-After", "30")
 			WriteError(w, r, http.StatusServiceUnavailable, "AUDIT_UNAVAILABLE")
@@ -210,6 +211,7 @@ func authorize(id Identity, route *Route) string {
 // refuse answers a request without a usable identity: a browser goes to
 // the sign-in page, an API client gets 401 with WWW-Authenticate.
 func (rt *Router) refuse(w http.ResponseWriter, r *http.Request, route *Route, err error, start time.Time) {
+	setDenial(r, denialReason(err))
 	if errors.Is(err, ErrAuthUnavailable) {
 		rt.log.Warn("authentication unavailable", zap.String("request_id", RequestID(r.Context())), zap.Error(err))
 		w.Header().Set("Retry-After", "5")
@@ -274,7 +276,7 @@ func ReturnPath(r *http.Request) string {
 
 func (rt *Router) deny(w http.ResponseWriter, r *http.Request, route *Route, id Identity, reason string, start time.Time) {
 	if info := infoFrom(r.Context()); info != nil {
-		info.userID = id.UserID
+		info.userID, info.denial = id.UserID, reason
 	}
 	rt.record(r, route, &id, audit.ActionProxyDenied, http.StatusForbidden, reason, start)
 	WriteError(w, r, http.StatusForbidden, "FORBIDDEN")
@@ -319,4 +321,22 @@ func requestPath(r *http.Request) string {
 		return raw
 	}
 	return r.URL.EscapedPath()
+}
+
+func setDenial(r *http.Request, reason string) {
+	if info := infoFrom(r.Context()); info != nil {
+		info.denial = reason
+	}
+}
+
+// denialReason names an authentication failure for metrics.
+func denialReason(err error) string {
+	switch {
+	case errors.Is(err, ErrAuthUnavailable):
+		return "auth_unavailable"
+	case errors.Is(err, ErrInvalidCredentials):
+		return "invalid_credentials"
+	default:
+		return "no_credentials"
+	}
 }
