@@ -26,6 +26,11 @@ type HandlerConfig struct {
 	APIPrefix    string
 	CookieName   string
 	CookieSecure bool
+	// Stats serves GET /auth/stats/* (admin only); nil leaves them out.
+	Stats *Stats
+	// AuditQuery serves GET /audit (admin only), e.g.
+	// audit.NewQueryHandler; nil leaves it out.
+	AuditQuery echo.HandlerFunc
 }
 
 // Handlers serves Portero's own endpoints.
@@ -61,6 +66,7 @@ func (h *Handlers) Echo() *echo.Echo {
 	g.PATCH("/users/:id", h.admin(h.updateUser))
 	g.DELETE("/users/:id", h.admin(h.deleteUser))
 	g.POST("/users/:id/unlock", h.admin(h.unlock))
+	h.dashboardRoutes(g)
 	return e
 }
 
