@@ -130,6 +130,9 @@ func (p Argon2Params) Verify(password, encoded string) (ok, needsRehash bool, er
 		ok, err := verifyBcrypt(password, encoded)
 		// Any bcrypt hash is upgraded to argon2id on the next login.
 		return ok, ok, err
+	case isBcryptSHA256(encoded):
+		ok, err := verifyBcryptSHA256(password, encoded) // passlib's; see hash_passlib.go
+		return ok, ok, err
 	default:
 		return false, false, ErrUnknownHashFormat
 	}
