@@ -185,6 +185,8 @@ func (a *app) checks(upstream *url.URL) []proxy.Check {
 func (a *app) ownHandler(log *zap.Logger) http.Handler {
 	return authn.NewHandlers(a.svc, a.creds, authn.HandlerConfig{
 		APIPrefix: a.cfg.APIPrefix, CookieName: a.cfg.Sessions.CookieName, CookieSecure: a.cfg.Sessions.CookieSecure,
+		Stats:      authn.NewStats(a.db, a.users, audit.NewStatsReader(a.db), nil),
+		AuditQuery: audit.NewQueryHandler(audit.NewStore(a.db), audit.HandlerConfig{Logger: log.With(zap.String("component", "audit-query"))}),
 	}, log).Echo()
 }
 
