@@ -31,6 +31,11 @@ type HandlerConfig struct {
 	// AuditQuery serves GET /audit (admin only), e.g.
 	// audit.NewQueryHandler; nil leaves it out.
 	AuditQuery echo.HandlerFunc
+	// CSRF checks the token of cookie-authenticated writes (NewCSRF with
+	// the app's keyring); nil uses a random key of this process only.
+	CSRF *CSRF
+	// Pages brands the sign-in, sign-out and password pages.
+	Pages PagesConfig
 }
 
 // Handlers serves Portero's own endpoints.
@@ -67,6 +72,7 @@ func (h *Handlers) Echo() *echo.Echo {
 	g.DELETE("/users/:id", h.admin(h.deleteUser))
 	g.POST("/users/:id/unlock", h.admin(h.unlock))
 	h.dashboardRoutes(g)
+	h.browserRoutes(e, g)
 	return e
 }
 

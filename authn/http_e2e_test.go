@@ -97,6 +97,8 @@ type appConfig struct {
 	// DeadRedis points sessions and counters at a Redis that is not there
 	// (backends with redis only).
 	DeadRedis bool
+	// Pages brands the browser pages.
+	Pages authn.PagesConfig
 }
 
 // e2eApp is a running Portero (own endpoints only) and its stores.
@@ -111,6 +113,7 @@ type e2eApp struct {
 	clock    *sessionstest.FakeClock // nil with RealClock
 	rdb      redis.UniversalClient   // nil with memory stores
 	prefix   string                  // Redis key prefix of this app
+	csrf     *authn.CSRF             // makes the X-CSRF-Token of cookie requests
 	accounts atomic.Int64
 	ips      atomic.Int64
 }
@@ -196,6 +199,9 @@ func newE2EApp(t testing.TB, be backend, cfg appConfig) *e2eApp {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if a.csrf, err = authn.NewCSRF(ring); err != nil {
+		t.Fatal(err)
+	}
 	writer, err := audit.NewWriter(a.audit, audit.WriterConfig{SpoolDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +224,7 @@ func newE2EApp(t testing.TB, be backend, cfg appConfig) *e2eApp {
 		IdleTimeout: cfg.Idle, AbsoluteTimeout: cfg.Absolute, Policy: authn.DefaultPasswordPolicy(),
 	})
 	creds := authn.NewCredentials(svc, e2eCookie, nil)
-	own := authn.NewHandlers(svc, creds, authn.HandlerConfig{CookieName: e2eCookie, CookieSecure: true}, log).Echo()
+	own := authn.NewHandlers(svc, creds, authn.HandlerConfig{CookieName: e2eCookie, CookieSecure: true, CSRF: a.csrf, Pages: cfg.Pages}, log).Echo()
 
 	// The test client connects from loopback, trusted like a load balancer
 	// in front of Portero, so each request can name its client address in
@@ -431,6 +437,11 @@ func (a *e2eApp) send(rq req) (resp, error) {
 	}
 	if rq.cookie != "" {
 		r.AddCookie(&http.Cookie{Name: e2eCookie, Value: rq.cookie})
+		// The token a page of Portero's (or GET /auth/csrf) gives the
+		// browser; a test sets the header itself to send another.
+		if _, own := rq.header[authn.CSRFHeader]; !own {
+			r.Header.Set(authn.CSRFHeader, a.csrf.SessionToken(rq.cookie))
+		}
 	}
 	if rq.bearer != "" {
 		r.Header.Set("Authorization", "Bearer "+rq.bearer)
