@@ -31,6 +31,30 @@ type Config struct {
 	LoginURL    string  `yaml:"login_url"`
 	DefaultMode string  `yaml:"default_mode"`
 	Routes      []Route `yaml:"routes"`
+	// TLS terminates HTTPS (with HTTP/2) on the public listener, for
+	// deployments without a load balancer in front; unset serves plain HTTP.
+	TLS TLS `yaml:"tls"`
+	// UI brands Portero's own sign-in, sign-out and password pages.
+	UI UI `yaml:"ui"`
+}
+
+// TLS names the public listener's certificate and key (PEM files; the
+// certificate file holds the chain, leaf first). Both or neither.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether the public listener serves HTTPS.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// UI brands the browser pages.
+type UI struct {
+	// Title names the site in page titles and the header.
+	Title string `yaml:"title"`
+	// LogoURL is the header image: a same-origin path or an https:// URL;
+	// empty shows Portero's embedded logo.
+	LogoURL string `yaml:"logo_url"`
 }
 
 // Server holds the public listener's hardening settings.
@@ -202,5 +226,6 @@ func Default() Config {
 		},
 		Log:         Log{Level: "info", Format: "json"},
 		DefaultMode: "legacy",
+		UI:          UI{Title: "Portero"},
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.uber.org/zap/zapcore"
 )
@@ -106,6 +108,7 @@ func (c Config) problems() []*Problem {
 	ch.oneOf("default_mode", c.DefaultMode, ModePublic, ModeLegacy, ModeGateway, ModeDual)
 	c.checkRoutes(ch)
 	c.checkCookie(ch)
+	c.checkTLSAndUI(ch)
 	if c.LoginURL != "" && (!strings.HasPrefix(c.LoginURL, "/") || strings.HasPrefix(c.LoginURL, "//") || strings.ContainsAny(c.LoginURL, "\\ \t\r\n")) {
 		ch.add("login_url", "must be a same-origin path such as /auth/signin (got %q)", c.LoginURL)
 	}
@@ -663,5 +666,31 @@ func (c Config) checkCookie(ch *checker) {
 	}
 	if c.Sessions.TouchInterval < 0 || (c.Sessions.IdleTimeout > 0 && c.Sessions.TouchInterval >= c.Sessions.IdleTimeout) {
 		ch.add("sessions.touch_interval", "must be at least 0 and below sessions.idle_timeout (got %s)", c.Sessions.TouchInterval)
+	}
+}
+
+// checkTLSAndUI checks the certificate files exist (a typo should fail
+// `config check`, not the first handshake) and that the pages' branding
+// cannot load from another scheme or host by accident.
+func (c Config) checkTLSAndUI(ch *checker) {
+	if c.TLS.Enabled() {
+		for _, f := range []struct{ key, path string }{{"tls.cert_file", c.TLS.CertFile}, {"tls.key_file", c.TLS.KeyFile}} {
+			if f.path == "" {
+				ch.add(f.key, "must be set with the other of tls.cert_file and tls.key_file (both or neither)")
+			} else if st, err := os.Stat(f.path); err != nil || st.IsDir() {
+				ch.add(f.key, "must name a readable PEM file (got %q)", f.path)
+			}
+		}
+	}
+	if t := c.UI.Title; len(t) > 100 || strings.ContainsFunc(t, unicode.IsControl) {
+		ch.add("ui.title", "must be at most 100 characters without control characters (got %q)", t)
+	}
+	if l := c.UI.LogoURL; l != "" {
+		u, err := url.Parse(l)
+		sameOrigin := strings.HasPrefix(l, "/") && !strings.HasPrefix(l, "//") && !strings.ContainsAny(l, "\\ \t\r\n")
+		remote := err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil
+		if !sameOrigin && !remote {
+			ch.add("ui.logo_url", "must be a same-origin path such as /static/logo.svg or an https:// URL (got %q)", l)
+		}
 	}
 }
