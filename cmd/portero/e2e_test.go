@@ -117,6 +117,10 @@ func (p *proc) output() string {
 func startStack(t *testing.T, extraYAML string) (public, ops string, portero *proc) {
 	t.Helper()
 	storageURL := "sqlite://" + filepath.Join(t.TempDir(), "portero.db")
+	spoolLine := ""
+	if !strings.Contains(extraYAML, "audit:") {
+		spoolLine = fmt.Sprintf("audit: {spool_dir: %q}", filepath.Join(t.TempDir(), "spool"))
+	}
 	if !strings.Contains(extraYAML, "storage:") {
 		extraYAML += fmt.Sprintf("storage: {url: %q}\n", storageURL)
 	}
@@ -128,9 +132,9 @@ ops_listen: "127.0.0.1:0"
 upstream: {url: "http://%s", timeout: 2s}
 secret_key: "test-secret-key-with-enough-bytes-0123456789"
 server: {shutdown_grace: 5s}
-audit: {spool_dir: %q}
+%s
 log: {level: info, format: json}
-%s`, upstream, filepath.Join(t.TempDir(), "spool"), extraYAML)
+%s`, upstream, spoolLine, extraYAML)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
