@@ -26,6 +26,9 @@ type HandlerConfig struct {
 	APIPrefix    string
 	CookieName   string
 	CookieSecure bool
+	// Routes serves GET /routes, PUT and DELETE /routes/{name-or-path}/mode
+	// and POST /routes/reset (admin only); nil leaves them out.
+	Routes RouteToggler
 	// Stats serves GET /auth/stats/* (admin only); nil leaves them out.
 	Stats *Stats
 	// AuditQuery serves GET /audit (admin only), e.g.
@@ -71,6 +74,7 @@ func (h *Handlers) Echo() *echo.Echo {
 	g.PATCH("/users/:id", h.admin(h.updateUser))
 	g.DELETE("/users/:id", h.admin(h.deleteUser))
 	g.POST("/users/:id/unlock", h.admin(h.unlock))
+	h.adminRoutes(g) // GET/POST /users, /roles, /routes (admin.go)
 	h.dashboardRoutes(g)
 	h.browserRoutes(e, g)
 	return e
