@@ -107,6 +107,19 @@ func (s *StatsReader) actionC() string {
 	return "action"
 }
 
+// from names audit_logs for the aggregate queries. SQLite is told to use
+// the (action, created_at) index: with statistics that make ip_address look
+// selective, its planner may otherwise pick a skip-scan of the
+// (ip_address, created_at, id) index for the top addresses, reading every
+// action's rows in the window instead of the one action's (measured on a
+// million rows: 174 ms against 1.5 ms). PostgreSQL's planner weighs it right.
+func (s *StatsReader) from() string {
+	if s.dialect == storage.Postgres {
+		return "audit_logs"
+	}
+	return "audit_logs INDEXED BY idx_audit_logs_action_created"
+}
+
 // window binds since and until as both stores compare them: UTC, at the
 // microsecond (PostgreSQL's precision; it would round a finer bound).
 func window(since, until time.Time) (time.Time, time.Time) {
@@ -131,7 +144,7 @@ func (s *StatsReader) CountActions(ctx context.Context, since, until time.Time, 
 	// An IN list on the index's leading column and a range on the next:
 	// one index descent per action, and index-only where the visibility
 	// map allows.
-	query := `SELECT action, count(*) FROM audit_logs
+	query := `SELECT action, count(*) FROM ` + s.from() + `
 WHERE ` + s.actionC() + ` IN (` + strings.Join(marks, ", ") + `)
   AND created_at >= ` + b.arg(since) + ` AND created_at < ` + b.arg(until) + `
 GROUP BY action`
@@ -175,7 +188,7 @@ func (s *StatsReader) LoginStats(ctx context.Context, since, until time.Time, to
 		reason = "CAST(json_extract(details, '$.reason') AS TEXT)"
 	}
 	var b sqlBuilder
-	query := `SELECT coalesce(` + reason + `, ''), count(*) AS n FROM audit_logs
+	query := `SELECT coalesce(` + reason + `, ''), count(*) AS n FROM ` + s.from() + `
 WHERE ` + s.actionC() + ` = ` + b.arg(ActionLoginFailed) + `
   AND created_at >= ` + b.arg(since) + ` AND created_at < ` + b.arg(until) + `
 GROUP BY 1`
@@ -212,7 +225,7 @@ GROUP BY 1`
 		ipOrder = `ip_address COLLATE "C"` // byte order, as SQLite sorts
 	}
 	b = sqlBuilder{}
-	query = `SELECT ip_address, count(*) AS n FROM audit_logs
+	query = `SELECT ip_address, count(*) AS n FROM ` + s.from() + `
 WHERE ` + s.actionC() + ` = ` + b.arg(ActionLoginFailed) + `
   AND created_at >= ` + b.arg(since) + ` AND created_at < ` + b.arg(until) + `
   AND ip_address IS NOT NULL

@@ -79,7 +79,7 @@ func NewStats(db *storage.DB, users UserStore, aud AuditStats, now func() time.T
 func (s *Stats) OpenSessions(ctx context.Context, now time.Time) (sessions, users int64, err error) {
 	now = dbTime(now)
 	err = s.db.queryRow(ctx, `SELECT count(*), count(DISTINCT user_id) FROM user_sessions
-WHERE expires_at > $1 AND ended_at IS NULL AND created_at <= $1`, now).Scan(&sessions, &users)
+WHERE expires_at > $1 AND ended_at IS NULL`, now).Scan(&sessions, &users)
 	if err != nil {
 		return 0, 0, fmt.Errorf("authn: open sessions: %w", err)
 	}
