@@ -617,10 +617,10 @@ func TestCopyDryRun(t *testing.T) {
 
 func TestCopySchemaChecks(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
 
 	t.Run("unmigrated source", func(t *testing.T) {
 		t.Parallel()
+		ctx := testContext(t)
 		src, err := storage.Open(ctx, storagetest.SQLiteURL(t))
 		if err != nil {
 			t.Fatal(err)
@@ -634,6 +634,7 @@ func TestCopySchemaChecks(t *testing.T) {
 
 	t.Run("source column unknown to this binary", func(t *testing.T) {
 		t.Parallel()
+		ctx := testContext(t)
 		src, dst := storagetest.NewSQLite(t), storagetest.NewSQLite(t)
 		if err := exec(ctx, src, `ALTER TABLE users ADD COLUMN nickname TEXT`); err != nil {
 			t.Fatal(err)
@@ -648,6 +649,7 @@ func TestCopySchemaChecks(t *testing.T) {
 
 	t.Run("destination newer than the binary", func(t *testing.T) {
 		t.Parallel()
+		ctx := testContext(t)
 		src := storagetest.NewSQLite(t)
 		dst, err := storage.Open(ctx, storagetest.SQLiteURL(t))
 		if err != nil {
