@@ -8,7 +8,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,56 +23,14 @@ type loadResult struct {
 	p50, p99 time.Duration
 }
 
-// runLoad drives `clients` keep-alive clients at url for d and measures
+// runLoad drives `clients` keep-alive clients at target for d and measures
 // throughput and latency percentiles.
 func runLoad(tb testing.TB, target string, clients int, d time.Duration) loadResult {
 	tb.Helper()
-	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxIdleConns: clients, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-
-	var mu sync.Mutex
-	var all []time.Duration
-	errs := 0
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range clients {
-		wg.Go(func() {
-			lat := make([]time.Duration, 0, 1<<16)
-			e := 0
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				res, err := client.Get(target)
-				if err != nil {
-					if ctx.Err() == nil {
-						e++
-					}
-					continue
-				}
-				_, _ = io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != http.StatusOK {
-					e++
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			mu.Lock()
-			all = append(all, lat...)
-			errs += e
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(all)
-	r := loadResult{requests: len(all), errors: errs, rps: float64(len(all)) / elapsed.Seconds()}
-	if len(all) > 0 {
-		r.p50 = all[len(all)*50/100]
-		r.p99 = all[len(all)*99/100]
-	}
-	return r
+	return runLoadWith(tb, clients, d, func(ctx context.Context) *http.Request {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		return req
+	})
 }
 
 // benchUpstream answers a small JSON body, like a typical legacy API call.
