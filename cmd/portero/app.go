@@ -40,6 +40,7 @@ type app struct {
 	creds    *authn.Credentials
 	minter   *authn.Minter
 	tokens   *authn.SessionTokens
+	csrf     *authn.CSRF
 	metrics  *prometheus.Registry
 	closers  []func(context.Context) error
 }
@@ -104,6 +105,9 @@ func newApp(ctx context.Context, cfg configs.Config, getenv func(string) string,
 		return nil, fmt.Errorf("secret_key: %w", err)
 	}
 	if a.tokens, err = authn.NewSessionTokens(ring, nil); err != nil {
+		return nil, err
+	}
+	if a.csrf, err = authn.NewCSRF(ring); err != nil {
 		return nil, err
 	}
 	assertions, err := authn.NewAssertions(ring, authn.AssertionConfig{})
@@ -184,7 +188,10 @@ func (a *app) checks(upstream *url.URL) []proxy.Check {
 // ownHandler serves /auth and /users.
 func (a *app) ownHandler(log *zap.Logger) http.Handler {
 	return authn.NewHandlers(a.svc, a.creds, authn.HandlerConfig{
-		APIPrefix: a.cfg.APIPrefix, CookieName: a.cfg.Sessions.CookieName, CookieSecure: a.cfg.Sessions.CookieSecure,
+		APIPrefix: a.cfg.APIPrefix, CookieName: a.cfg.Sessions.CookieName,
+		// Over TLS every cookie is Secure, whatever sessions.cookie_secure says.
+		CookieSecure: a.cfg.Sessions.CookieSecure || a.cfg.TLS.Enabled(),
+		CSRF:         a.csrf, Pages: authn.PagesConfig{Title: a.cfg.UI.Title, LogoURL: a.cfg.UI.LogoURL},
 		Stats:      authn.NewStats(a.db, a.users, audit.NewStatsReader(a.db), nil),
 		AuditQuery: audit.NewQueryHandler(audit.NewStore(a.db), audit.HandlerConfig{Logger: log.With(zap.String("component", "audit-query"))}),
 	}, log).Echo()

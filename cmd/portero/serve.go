@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -123,6 +124,16 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if cfg.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			_ = publicLn.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		// net/http serves HTTP/2 on a TLS listener that offers "h2".
+		publicLn = tls.NewListener(publicLn, &tls.Config{Certificates: []tls.Certificate{cert},
+			MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
+	}
 	opsLn, err := net.Listen("tcp", cfg.OpsListen)
 	if err != nil {
 		_ = publicLn.Close()
@@ -135,7 +146,7 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 	}, front, ops, health, upgrades, log)
 
 	log.Info("portero listening", zap.String("version", version),
-		zap.String("listen", publicLn.Addr().String()), zap.String("ops_listen", opsLn.Addr().String()),
+		zap.String("listen", publicLn.Addr().String()), zap.String("ops_listen", opsLn.Addr().String()), zap.Bool("tls", cfg.TLS.Enabled()),
 		zap.String("upstream", upstream.Redacted()), zap.String("default_mode", cfg.DefaultMode),
 		zap.Int("routes", len(cfg.Routes)))
 	if ready != nil {
