@@ -24,6 +24,20 @@ if [[ ${1:-} == --env-only ]]; then
 	exec bash "$here/with-services.sh" "$@"
 fi
 
+# The browser tests (cmd/portero/browser_test.go) drive Debian's Chromium
+# and fail, not skip, without it: install it when we can (root with
+# apt-get, as in CI), else say how.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+	if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+		log "installing chromium for the browser tests"
+		{ DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; } >&2 ||
+			die "apt-get install chromium failed"
+	else
+		log "warning: chromium is not installed, so the browser tests will fail: sudo apt-get install chromium"
+	fi
+fi
+
 flags=(-count=1 -timeout 15m)
 if [[ ${RACE:-1} != 0 ]]; then
 	# The race detector is built with cgo; say so plainly instead of letting
