@@ -1,0 +1,218 @@
+package proxy_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portero/portero/audit"
+	"github.com/portero/portero/configs"
+	"github.com/portero/portero/proxy"
+	"github.com/portero/portero/storage/storagetest"
+)
+
+// BenchmarkLoadAuditedVsUnaudited compares, in one run, the throughput of
+// a public route with audit: true (every request leaves a proxy.access row,
+// through the real audit.Writer into PostgreSQL) against the same route
+// without it, at 10 concurrent clients. Rounds alternate so machine noise
+// hits both alike, and after each audited round the writer is let catch up,
+// so that its backlog is not written during the unaudited round that
+// follows. Issue 5's target: ratio >= 0.8. Run with -benchtime=1x (make
+// bench does); PostgreSQL comes from PORTERO_TEST_POSTGRES.
+//
+// Reported: each side's median req/s, p50 and p99, their ratio, the rows
+// the database took per second of audited load, and lost_events: requests
+// the clients saw answered minus rows stored, which must be 0 or less (a
+// request cut by the end of a round can be stored without being counted).
+func BenchmarkLoadAuditedVsUnaudited(b *testing.B) {
+	up := proxy.BenchUpstream()
+	defer up.Close()
+	db := storagetest.NewPostgres(b)
+	writer, err := audit.NewWriter(audit.NewStore(db), audit.WriterConfig{SpoolDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	closed := false
+	closeWriter := func() {
+		if closed {
+			return
+		}
+		closed = true
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := writer.Close(ctx); err != nil {
+			b.Errorf("audit writer close: %v", err)
+		}
+	}
+	defer closeWriter()
+
+	log := proxy.BenchLogger()
+	upURL, _ := url.Parse(up.URL)
+	fwd, err := proxy.NewForwarder(proxy.ForwarderOptions{Upstream: upURL, DialTimeout: time.Second, ResponseTimeout: 10 * time.Second, IdleConnTimeout: time.Minute},
+		proxy.NewHeaderStripper("X-Auth-User-Id", "X-Auth-User-Email", "X-Auth-User-Roles", "X-Auth-Legacy-User-Id", "X-Auth-Assertion"),
+		log, proxy.ErrorResponder(log))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// One route each way, alike but for audit; gateway-less (public), so
+	// what is measured is the auditing, not authentication.
+	table, err := proxy.NewTable("legacy", []configs.Route{
+		{Path: "/api/audited", Mode: "public", Audit: true},
+		{Path: "/api/plain", Mode: "public"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	router := proxy.NewRouter(table, nil, nil, writer, fwd, proxy.RouterOptions{}, log)
+	srv := httptest.NewServer(proxy.NewFront(proxy.FrontOptions{
+		Health: proxy.NewHealth(time.Second), Forward: router, IPs: proxy.NewIPResolver(nil), Log: log,
+	}))
+	defer srv.Close()
+
+	get := func(path string) func(ctx context.Context) *http.Request {
+		return func(ctx context.Context) *http.Request {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+path, nil)
+			req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+			return req
+		}
+	}
+	audited, plain := get("/api/audited/samples/1"), get("/api/plain/samples/1")
+	// catchUp waits until the writer has stored everything queued.
+	catchUp := func() {
+		deadline := time.Now().Add(30 * time.Second)
+		last := uint64(0)
+		for time.Now().Before(deadline) {
+			st := writer.Stats()
+			if st.QueueDepth == 0 && st.SpoolEvents == 0 && st.Written == last {
+				return
+			}
+			last = st.Written
+			time.Sleep(20 * time.Millisecond)
+		}
+		b.Fatalf("the audit writer did not catch up: %+v", writer.Stats())
+	}
+
+	const clients, rounds = 10, 3
+	per := 2 * time.Second
+	if testing.Short() {
+		per = 300 * time.Millisecond
+	}
+	var plainRes, auditRes []auditLoadResult
+	answered, auditedTime := 0, time.Duration(0)
+	for b.Loop() {
+		plainRes, auditRes = nil, nil
+		auditLoad(b, clients, per/4, plain)
+		answered += auditLoad(b, clients, per/4, audited).requests
+		catchUp()
+		for range rounds {
+			plainRes = append(plainRes, auditLoad(b, clients, per, plain))
+			start := time.Now()
+			r := auditLoad(b, clients, per, audited)
+			catchUp()
+			auditedTime += time.Since(start)
+			auditRes = append(auditRes, r)
+			answered += r.requests
+		}
+	}
+	for _, r := range slices.Concat(plainRes, auditRes) {
+		if r.errors > 0 {
+			b.Errorf("%d requests failed", r.errors)
+		}
+	}
+	st := writer.Stats()
+	closeWriter()
+	var rows int
+	if err := db.Pool().QueryRow(context.Background(),
+		`SELECT count(*) FROM audit_logs WHERE action = $1`, audit.ActionProxyAccess).Scan(&rows); err != nil {
+		b.Fatal(err)
+	}
+	if rows < answered || st.Dropped > 0 || st.Spooled > 0 {
+		b.Errorf("%d audited requests answered, %d rows stored (dropped %d, spooled %d)", answered, rows, st.Dropped, st.Spooled)
+	}
+
+	med := func(rs []auditLoadResult, f func(auditLoadResult) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	rps := func(r auditLoadResult) float64 { return r.rps }
+	p50 := func(r auditLoadResult) float64 { return float64(r.p50) / 1e6 }
+	p99 := func(r auditLoadResult) float64 { return float64(r.p99) / 1e6 }
+	b.ReportMetric(med(plainRes, rps), "unaudited_req/s")
+	b.ReportMetric(med(auditRes, rps), "audited_req/s")
+	b.ReportMetric(med(auditRes, rps)/med(plainRes, rps), "ratio")
+	b.ReportMetric(med(plainRes, p50), "unaudited_p50_ms")
+	b.ReportMetric(med(auditRes, p50), "audited_p50_ms")
+	b.ReportMetric(med(plainRes, p99), "unaudited_p99_ms")
+	b.ReportMetric(med(auditRes, p99), "audited_p99_ms")
+	b.ReportMetric(float64(rows)/auditedTime.Seconds(), "audit_rows/s")
+	b.ReportMetric(float64(answered-rows), "lost_events")
+}
+
+// auditLoadResult is one timed load run.
+type auditLoadResult struct {
+	requests, errors int
+	rps              float64
+	p50, p99         time.Duration
+}
+
+// auditLoad drives clients keep-alive clients with newRequest's requests
+// for d, like the proxy package's own load generator (whose results are not
+// readable from this package).
+func auditLoad(tb testing.TB, clients int, d time.Duration, newRequest func(ctx context.Context) *http.Request) auditLoadResult {
+	tb.Helper()
+	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxIdleConns: clients, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		all  []time.Duration
+		errs int
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	for range clients {
+		wg.Go(func() {
+			lat := make([]time.Duration, 0, 1<<15)
+			e := 0
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				res, err := client.Do(newRequest(ctx))
+				if err != nil {
+					if ctx.Err() == nil {
+						e++
+					}
+					continue
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				_ = res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					e++
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			all, errs = append(all, lat...), errs+e
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(all)
+	r := auditLoadResult{requests: len(all), errors: errs, rps: float64(len(all)) / elapsed.Seconds()}
+	if len(all) > 0 {
+		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
+	}
+	return r
+}
