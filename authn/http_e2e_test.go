@@ -21,7 +21,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -57,8 +56,6 @@ var e2eEpoch = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
 // cheapArgon2 keeps hashing out of the way of the tests' running time.
 var cheapArgon2 = authn.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-
-const defaultTestRedis = "redis://127.0.0.1:6379/0"
 
 // backend is one way of storing what Portero keeps.
 type backend struct {
@@ -245,35 +242,10 @@ func newE2EApp(t testing.TB, be backend, cfg appConfig) *e2eApp {
 	return a
 }
 
-// testRedis connects to PORTERO_TEST_REDIS and fails (never skips) when
-// nothing answers. Every key under the returned prefix is deleted when the
-// test ends.
+// testRedis is a Redis client and key prefix of the test's own.
 func testRedis(t testing.TB) (redis.UniversalClient, string) {
 	t.Helper()
-	u := os.Getenv("PORTERO_TEST_REDIS")
-	if u == "" {
-		u = defaultTestRedis
-	}
-	rdb, err := sessions.NewRedisClient(u)
-	if err != nil {
-		t.Fatalf("PORTERO_TEST_REDIS: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		_ = rdb.Close()
-		t.Fatalf("these tests need a Redis at PORTERO_TEST_REDIS (default %s): %v", defaultTestRedis, err)
-	}
-	prefix := "portero-test:authn-e2e:" + randHex(8) + ":"
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for _, k := range redisKeys(t, rdb, prefix) {
-			_ = rdb.Del(ctx, k).Err()
-		}
-		_ = rdb.Close()
-	})
-	return rdb, prefix
+	return sessionstest.RedisClient(t, "authn-e2e")
 }
 
 // redisKeys lists the keys under prefix.

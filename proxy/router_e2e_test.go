@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -44,7 +42,6 @@ const (
 	e2ePassword     = "Correct-Horse-9!battery"
 	e2eIdle         = 10 * time.Minute
 	e2eAbsolute     = 12 * time.Hour
-	defaultRedisURL = "redis://127.0.0.1:6379/0"
 )
 
 // backend is one pairing of session store and relational store.
@@ -235,41 +232,10 @@ func newStack(tb testing.TB, o stackOptions) *stack {
 	return st
 }
 
-// testRedis connects to PORTERO_TEST_REDIS and fails (never skips) when
-// nothing answers. Every key under the returned prefix is deleted when the
-// test ends.
+// testRedis is a Redis client and key prefix of the test's own.
 func testRedis(tb testing.TB) (redis.UniversalClient, string) {
 	tb.Helper()
-	u := os.Getenv("PORTERO_TEST_REDIS")
-	if u == "" {
-		u = defaultRedisURL
-	}
-	rdb, err := sessions.NewRedisClient(u)
-	if err != nil {
-		tb.Fatalf("PORTERO_TEST_REDIS: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		_ = rdb.Close()
-		tb.Fatalf("the proxy end-to-end tests need a Redis at PORTERO_TEST_REDIS (default %s): %v", defaultRedisURL, err)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	prefix := "portero-test:proxy-e2e:" + hex.EncodeToString(b[:]) + ":"
-	tb.Cleanup(func() {
-		defer func() { _ = rdb.Close() }()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			_ = rdb.Del(ctx, iter.Val()).Err()
-		}
-		if err := iter.Err(); err != nil {
-			tb.Errorf("redis cleanup: %v", err)
-		}
-	})
-	return rdb, prefix
+	return sessionstest.RedisClient(tb, "proxy-e2e")
 }
 
 // received is what the echo upstream saw.

@@ -2,10 +2,7 @@ package sessions_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,42 +13,10 @@ import (
 	"github.com/portero/portero/sessions/sessionstest"
 )
 
-const defaultTestRedis = "redis://127.0.0.1:6379/0"
-
-// testRedis connects to PORTERO_TEST_REDIS (default: the local Redis) and
-// fails the test — never skips it — when nothing answers. It returns a
-// client and a key prefix of the test's own; every key under the prefix is
-// deleted when the test ends.
+// testRedis is a Redis client and key prefix of the test's own.
 func testRedis(tb testing.TB) (redis.UniversalClient, string) {
 	tb.Helper()
-	url := os.Getenv("PORTERO_TEST_REDIS")
-	if url == "" {
-		url = defaultTestRedis
-	}
-	rdb, err := sessions.NewRedisClient(url)
-	if err != nil {
-		tb.Fatalf("PORTERO_TEST_REDIS: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		_ = rdb.Close()
-		tb.Fatalf("Redis tests need a Redis at PORTERO_TEST_REDIS (default %s): %v", defaultTestRedis, err)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	prefix := "portero-test:sessions:" + hex.EncodeToString(b[:]) + ":"
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for _, k := range prefixKeys(tb, rdb, prefix) {
-			if err := rdb.Del(ctx, k).Err(); err != nil {
-				tb.Errorf("cleanup: del %s: %v", k, err)
-			}
-		}
-		_ = rdb.Close()
-	})
-	return rdb, prefix
+	return sessionstest.RedisClient(tb, "sessions")
 }
 
 // prefixKeys lists every key under prefix.

@@ -14,10 +14,8 @@ package counterstest
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,7 +48,7 @@ type NewStore func(t *testing.T) Env
 const testTimeout = 20 * time.Second
 
 // DefaultRedis is used when PORTERO_TEST_REDIS is unset.
-const DefaultRedis = "redis://127.0.0.1:6379/0"
+const DefaultRedis = sessionstest.DefaultRedis
 
 // Run runs the contract suite against the stores newStore makes.
 func Run(t *testing.T, newStore NewStore) {
@@ -739,54 +737,13 @@ func RedisEnv(t *testing.T) Env {
 	return Env{Store: st, Advance: time.Sleep, Now: time.Now}
 }
 
-// RedisClient connects to PORTERO_TEST_REDIS (default DefaultRedis) and
-// fails the test — never skips it — when nothing answers. It returns the
-// client and a key prefix of the test's own; when the test ends every key
-// under the prefix is deleted and the client closed.
+// RedisClient is sessionstest.RedisClient for the counter store's tests.
 func RedisClient(tb testing.TB) (redis.UniversalClient, string) {
 	tb.Helper()
-	url := os.Getenv("PORTERO_TEST_REDIS")
-	if url == "" {
-		url = DefaultRedis
-	}
-	rdb, err := sessions.NewRedisClient(url)
-	if err != nil {
-		tb.Fatalf("PORTERO_TEST_REDIS: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		_ = rdb.Close()
-		tb.Fatalf("counter store tests need a Redis at PORTERO_TEST_REDIS (default %s): %v", DefaultRedis, err)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	prefix := "portero-test:counters:" + hex.EncodeToString(b[:]) + ":"
-	tb.Cleanup(func() {
-		defer func() { _ = rdb.Close() }()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		keys, err := PrefixKeys(ctx, rdb, prefix)
-		if err != nil {
-			tb.Errorf("cleanup: %v", err)
-			return
-		}
-		for _, k := range keys {
-			if err := rdb.Del(ctx, k).Err(); err != nil {
-				tb.Errorf("cleanup: del %s: %v", k, err)
-			}
-		}
-	})
-	return rdb, prefix
+	return sessionstest.RedisClient(tb, "counters")
 }
 
-// PrefixKeys lists every key under prefix (which must hold no glob
-// characters).
+// PrefixKeys lists the keys under prefix.
 func PrefixKeys(ctx context.Context, rdb redis.UniversalClient, prefix string) ([]string, error) {
-	var keys []string
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	return keys, iter.Err()
+	return sessionstest.PrefixKeys(ctx, rdb, prefix)
 }
