@@ -42,6 +42,7 @@ type app struct {
 	tokens   *authn.SessionTokens
 	csrf     *authn.CSRF
 	metrics  *prometheus.Registry
+	toggles  *proxy.Toggles // fleet-wide route overrides (serve only; routes.go)
 	closers  []func(context.Context) error
 }
 
@@ -193,6 +194,7 @@ func (a *app) ownHandler(log *zap.Logger) http.Handler {
 		CookieSecure: a.cfg.Sessions.CookieSecure || a.cfg.TLS.Enabled(),
 		CSRF:         a.csrf, Pages: authn.PagesConfig{Title: a.cfg.UI.Title, LogoURL: a.cfg.UI.LogoURL},
 		Stats:      authn.NewStats(a.db, a.users, audit.NewStatsReader(a.db), nil),
+		Routes:     a.routeToggler(),
 		AuditQuery: audit.NewQueryHandler(audit.NewStore(a.db), audit.HandlerConfig{Logger: log.With(zap.String("component", "audit-query"))}),
 	}, log).Echo()
 }

@@ -35,6 +35,14 @@ commands:
                                create a user (password from a prompt, stdin or PORTERO_USER_PASSWORD)
   users unlock E [--config FILE]
                                lift a user's lockout
+  users list|show|update|deactivate …
+                               administer users (portero users help)
+  users import-legacy --from URL --query SQL [--dry-run]
+                               import the legacy app's users with their passwords
+  roles list|create|update|delete …
+                               administer roles (portero roles help)
+  routes list|set ROUTE MODE|unset ROUTE|reset
+                               fleet-wide route mode overrides; reset rolls back to the file
   config check FILE            validate a configuration file
   config print FILE            print the effective configuration, secrets redacted
   version                      print the version
@@ -51,7 +59,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "serve":
 		return cmdServe(ctx, args[1:], getenv, stderr)
 	case "users":
-		return cmdUsers(ctx, args[1:], getenv, stdin, stdout, stderr)
+		return cmdUsersAll(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "roles":
+		return cmdRoles(ctx, args[1:], getenv, stdout, stderr)
+	case "routes":
+		return cmdRoutes(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return cmdMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "config":

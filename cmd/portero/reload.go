@@ -17,7 +17,7 @@ import (
 // watchConfig reloads the route table on SIGHUP and whenever the file
 // changes. A file that does not load or validate is refused: the table in
 // force stays, and the refusal is logged.
-func watchConfig(ctx context.Context, path string, getenv func(string) string, router *proxy.Router, reloads *prometheus.CounterVec, log *zap.Logger) {
+func watchConfig(ctx context.Context, path string, getenv func(string) string, router tableSwapper, reloads *prometheus.CounterVec, log *zap.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -62,7 +62,7 @@ func newReloadCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 	return c
 }
 
-func reload(path string, getenv func(string) string, router *proxy.Router, reloads *prometheus.CounterVec, log *zap.Logger, trigger string) {
+func reload(path string, getenv func(string) string, router tableSwapper, reloads *prometheus.CounterVec, log *zap.Logger, trigger string) {
 	cfg, err := configs.Load(path, getenv)
 	var table *proxy.Table
 	if err == nil {

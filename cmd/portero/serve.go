@@ -103,6 +103,9 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 	auditor := routeAuditor{Writer: a.audit, failOpen: cfg.Audit.OnSpoolFull == string(audit.FailOpen)}
 	router := proxy.NewRouter(table, a.creds, a.minter, auditor, fwd,
 		proxy.RouterOptions{LoginURL: cfg.LoginURL, AssertionAudience: audience}, log)
+	if err := a.startToggles(ctx, table, router, log); err != nil {
+		return err
+	}
 
 	health := proxy.NewHealth(2*time.Second, a.checks(upstream)...)
 	upgrades := &proxy.UpgradeTracker{}
@@ -156,7 +159,7 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()
 	if path != "" {
-		go watchConfig(reloadCtx, path, getenv, router, newReloadCounter(a.metrics), log)
+		go watchConfig(reloadCtx, path, getenv, a.toggles, newReloadCounter(a.metrics), log)
 	}
 
 	errc := make(chan error, 1)
@@ -200,7 +203,7 @@ func openStorage(ctx context.Context, c configs.Storage, log *zap.Logger) (*stor
 
 // ownPrefixes are the paths Portero answers itself, never forwarded.
 func ownPrefixes(apiPrefix string) []string {
-	return []string{apiPrefix + "/auth", apiPrefix + "/users", apiPrefix + "/audit"}
+	return []string{apiPrefix + "/auth", apiPrefix + "/users", apiPrefix + "/audit", apiPrefix + "/roles", apiPrefix + "/routes"}
 }
 
 func newLogger(c configs.Log, w io.Writer) (*zap.Logger, error) {
