@@ -381,12 +381,14 @@ func TestBrowserSessionExpiry(t *testing.T) {
 	t.Parallel()
 	browser := startBrowser(t)
 	artifacts := artifactsDir(t)
-	public, email, password := browserStack(t, ", idle_timeout: 2s, absolute_timeout: 1h, touch_interval: 0s")
+	public, email, password := browserStack(t, ", idle_timeout: 3s, absolute_timeout: 1h, touch_interval: 0s")
 	b := newTab(t, browser, artifacts)
 	b.do(chromedp.Navigate(public + "/anything/app/report"))
 	b.signIn(email, password)
 	b.waitURL(public + "/anything/app/report")
-	time.Sleep(2500 * time.Millisecond)
+	// Idle past the 3s timeout; the margin keeps a loaded CI machine from
+	// expiring the session before the first page is even shown.
+	time.Sleep(3500 * time.Millisecond)
 	b.do(chromedp.Navigate(public + "/anything/app/report"))
 	b.waitURL(public + "/auth/signin?next=%2Fanything%2Fapp%2Freport")
 	if msg := b.text(".alert-notice"); msg != "Your session has expired. Please sign in again." {
