@@ -112,8 +112,8 @@ func TestRoutesCLI(t *testing.T) {
 
 // instance is one `portero serve` running in this process.
 type instance struct {
-	public string
-	stop   func()
+	public, ops string
+	stop        func()
 }
 
 // startInstance runs serve with the configuration file path until the test ends.
@@ -124,10 +124,12 @@ func startInstance(t *testing.T, path string, getenv func(string) string) instan
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
+	ready := make(chan [2]string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, cfg, path, getenv, io.Discard, zap.NewNop(), func(public, _ net.Addr) { ready <- "http://" + public.String() })
+		done <- serve(ctx, cfg, path, getenv, io.Discard, zap.NewNop(), func(public, ops net.Addr) {
+			ready <- [2]string{"http://" + public.String(), "http://" + ops.String()}
+		})
 	}()
 	var once sync.Once
 	stop := func() {
@@ -141,7 +143,7 @@ func startInstance(t *testing.T, path string, getenv func(string) string) instan
 	t.Cleanup(stop)
 	select {
 	case u := <-ready:
-		return instance{public: u, stop: stop}
+		return instance{public: u[0], ops: u[1], stop: stop}
 	case err := <-done:
 		t.Fatalf("serve stopped: %v", err)
 	case <-time.After(20 * time.Second):
@@ -254,6 +256,22 @@ log: {level: error}
 	within(ib, 401)
 	if code, body := do("GET", ib.public+"/routes", tok.AccessToken, ""); code != 200 || !strings.Contains(body, `"version":2`) {
 		t.Fatalf("GET /routes on b: %d %s", code, body)
+	}
+
+	// The example dashboard charts every series an instance exports.
+	_, scrape := do("GET", ia.ops+"/-/metrics", "", "")
+	if !strings.Contains(scrape, "portero_route_overrides_version 2") || !strings.Contains(scrape, `portero_route_mode_changes_total{operation="set"} 1`) {
+		t.Errorf("a's metrics lack the toggles:\n%s", scrape)
+	}
+	dashboard := string(mustRead(t, "../../configs/grafana-dashboard.json"))
+	for _, line := range strings.Split(scrape, "\n") {
+		name, _, _ := strings.Cut(strings.TrimPrefix(line, "# TYPE "), " ")
+		if !strings.HasPrefix(line, "# TYPE portero_") {
+			continue
+		}
+		if !strings.Contains(dashboard, name) {
+			t.Errorf("configs/grafana-dashboard.json has no panel for %s", name)
+		}
 	}
 }
 
