@@ -158,10 +158,17 @@ func newNonce() string {
 // they know.
 func (b *browser) signInCookieName() string {
 	if b.h.cfg.CookieSecure {
-		return "__Host-portero_signin"
+		return SignInCookieSecure
 	}
-	return "portero_signin"
+	return SignInCookiePlain
 }
+
+// The names the sign-in form's cookie may have; the proxy keeps them from
+// the upstream like the session cookie.
+const (
+	SignInCookieSecure = "__Host-portero_signin"
+	SignInCookiePlain  = "portero_signin"
+)
 
 func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions || m == http.MethodTrace

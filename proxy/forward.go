@@ -29,8 +29,9 @@ type ForwarderOptions struct {
 
 	// Identity header names; an empty name is not sent (it is still stripped).
 	Headers IdentityHeaders
-	// CookieName is Portero's session cookie, never forwarded upstream.
-	CookieName string
+	// CookieNames are Portero's own cookies (the session, the sign-in
+	// form's), never forwarded upstream.
+	CookieNames []string
 	// OwnToken reports whether a bearer token is Portero's own; such a
 	// token is removed from Authorization before forwarding.
 	OwnToken func(token string) bool
@@ -149,19 +150,20 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 // dropOwnCredentials keeps Portero's session cookie and bearer token from
 // the upstream, which has no business holding them.
 func (f *Forwarder) dropOwnCredentials(h http.Header, info *requestInfo) {
-	if name := f.opts.CookieName; name != "" {
-		if cookies := h.Values("Cookie"); len(cookies) > 0 {
-			kept := cookies[:0:0]
-			for _, line := range cookies {
-				if l := removeCookie(line, name); l != "" {
-					kept = append(kept, l)
-				}
+	if cookies := h.Values("Cookie"); len(cookies) > 0 && len(f.opts.CookieNames) > 0 {
+		kept := cookies[:0:0]
+		for _, line := range cookies {
+			for _, name := range f.opts.CookieNames {
+				line = removeCookie(line, name)
 			}
-			if len(kept) == 0 {
-				h.Del("Cookie")
-			} else {
-				h["Cookie"] = kept
+			if line != "" {
+				kept = append(kept, line)
 			}
+		}
+		if len(kept) == 0 {
+			h.Del("Cookie")
+		} else {
+			h["Cookie"] = kept
 		}
 	}
 	authz := h.Values("Authorization")

@@ -227,7 +227,11 @@ func (rt *Router) refuse(w http.ResponseWriter, r *http.Request, route *Route, e
 	}
 	if rt.wantsRedirect(r, route) {
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, rt.opts.LoginURL+sep(rt.opts.LoginURL)+"next="+url.QueryEscape(ReturnPath(r)), http.StatusFound)
+		target := rt.opts.LoginURL + sep(rt.opts.LoginURL) + "next=" + url.QueryEscape(ReturnPath(r))
+		if errors.Is(err, ErrInvalidCredentials) {
+			target += "&reason=expired" // the sign-in page says why
+		}
+		http.Redirect(w, r, target, http.StatusFound)
 		return
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="portero"`+bearerErr)

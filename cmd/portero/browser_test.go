@@ -390,7 +390,7 @@ func TestBrowserSessionExpiry(t *testing.T) {
 	// expiring the session before the first page is even shown.
 	time.Sleep(3500 * time.Millisecond)
 	b.do(chromedp.Navigate(public + "/anything/app/report"))
-	b.waitURL(public + "/auth/signin?next=%2Fanything%2Fapp%2Freport")
+	b.waitURL(public + "/auth/signin?next=%2Fanything%2Fapp%2Freport&reason=expired")
 	if msg := b.text(".alert-notice"); msg != "Your session has expired. Please sign in again." {
 		t.Errorf("after the idle timeout the page says %q", msg)
 	}

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/portero/portero/audit"
+	"github.com/portero/portero/authn"
 	"github.com/portero/portero/configs"
 	"github.com/portero/portero/proxy"
 	"github.com/portero/portero/storage"
@@ -83,8 +84,8 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 			Roles: header("user_roles", h.UserRoles), LegacyID: header("legacy_user_id", h.LegacyUserID),
 			Assertion: header("assertion", h.Assertion),
 		},
-		CookieName: cfg.Sessions.CookieName,
-		OwnToken:   a.tokens.Signed,
+		CookieNames: []string{cfg.Sessions.CookieName, authn.SignInCookieSecure, authn.SignInCookiePlain},
+		OwnToken:    a.tokens.Signed,
 	}, strip, log, proxy.ErrorResponder(log))
 	if err != nil {
 		return err
