@@ -289,14 +289,14 @@ func TestTogglesReachEveryInstance(t *testing.T) {
 		t.Cleanup(func() { stop(); wg.Wait() })
 		time.Sleep(200 * time.Millisecond) // let b's LISTEN start
 
+		set := func(m Mode) func() error {
+			return func() error { _, err := a.toggles.Set(ctx, "/api/samples", m, Actor{ID: "cli:ops"}); return err }
+		}
+		reset := func() error { _, err := a.toggles.Reset(ctx, Actor{ID: "cli:ops"}); return err }
 		for _, step := range []struct {
 			do   func() error
 			want Mode
-		}{
-			{func() error { _, err := a.toggles.Set(ctx, "/api/samples", ModeLegacy, Actor{ID: "cli:ops"}); return err }, ModeLegacy},
-			{func() error { _, err := a.toggles.Set(ctx, "/api/samples", ModeDual, Actor{ID: "cli:ops"}); return err }, ModeDual},
-			{func() error { _, err := a.toggles.Reset(ctx, Actor{ID: "cli:ops"}); return err }, ModeGateway},
-		} {
+		}{{set(ModeLegacy), ModeLegacy}, {set(ModeDual), ModeDual}, {reset, ModeGateway}} {
 			start := time.Now()
 			if err := step.do(); err != nil {
 				t.Fatal(err)
