@@ -640,7 +640,7 @@ func (c Config) Warnings() []Problem {
 	if c.Sessions.Driver() == "memory" {
 		warn("sessions.url", "memory:// keeps sessions in this process: run a single instance, and a restart signs everyone out")
 	}
-	own := []string{c.APIPrefix + "/auth", c.APIPrefix + "/users"}
+	own := OwnPaths(c.APIPrefix)
 	for i, r := range c.Routes {
 		for _, o := range own {
 			if r.Path == o || strings.HasPrefix(r.Path, o+"/") {
@@ -693,4 +693,10 @@ func (c Config) checkTLSAndUI(ch *checker) {
 			ch.add("ui.logo_url", "must be a same-origin path such as /static/logo.svg or an https:// URL (got %q)", l)
 		}
 	}
+}
+
+// OwnPaths are the path prefixes Portero answers itself and never forwards
+// (besides /-/), under api_prefix.
+func OwnPaths(apiPrefix string) []string {
+	return []string{apiPrefix + "/auth", apiPrefix + "/users", apiPrefix + "/audit", apiPrefix + "/roles", apiPrefix + "/routes"}
 }

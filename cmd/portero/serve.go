@@ -112,7 +112,7 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 	upgrades := &proxy.UpgradeTracker{}
 	front := proxy.NewFront(proxy.FrontOptions{
 		Own:         a.ownHandler(log),
-		OwnPrefixes: ownPrefixes(cfg.APIPrefix),
+		OwnPrefixes: configs.OwnPaths(cfg.APIPrefix),
 		Health:      health,
 		Forward:     upgrades.Track(router),
 		IPs:         proxy.NewIPResolver(cfg.TrustedProxyPrefixes()),
@@ -203,10 +203,6 @@ func openStorage(ctx context.Context, c configs.Storage, log *zap.Logger) (*stor
 }
 
 // ownPrefixes are the paths Portero answers itself, never forwarded.
-func ownPrefixes(apiPrefix string) []string {
-	return []string{apiPrefix + "/auth", apiPrefix + "/users", apiPrefix + "/audit", apiPrefix + "/roles", apiPrefix + "/routes"}
-}
-
 func newLogger(c configs.Log, w io.Writer) (*zap.Logger, error) {
 	level, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
