@@ -202,7 +202,6 @@ func openStorage(ctx context.Context, c configs.Storage, log *zap.Logger) (*stor
 	return db, nil
 }
 
-// ownPrefixes are the paths Portero answers itself, never forwarded.
 func newLogger(c configs.Log, w io.Writer) (*zap.Logger, error) {
 	level, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
