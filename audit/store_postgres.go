@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -135,7 +137,9 @@ func (s *pgStore) Query(ctx context.Context, f Filter) ([]Event, string, error) 
 FROM audit_logs` + b.clause() + `
 ORDER BY created_at DESC, id DESC
 LIMIT ` + strconv.Itoa(q.limit+1)
-	rows, err := s.pool.Query(ctx, sql, b.args...)
+	// Planned for each call's own values: a cached generic plan would scan
+	// the whole created_at index for a rare action (355 ms instead of 0.2).
+	rows, err := s.pool.Query(ctx, sql, append([]any{pgx.QueryExecModeExec}, b.args...)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("audit: query: %w", err)
 	}

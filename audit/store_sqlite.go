@@ -131,9 +131,12 @@ func (s *sqliteStore) Query(ctx context.Context, f Filter) ([]Event, string, err
 	}
 	if q.Action != "" {
 		exact, prefix := actionBounds(q.Action)
-		// substr, not LIKE: SQLite's LIKE ignores ASCII case and would need
-		// % and _ escaped.
-		cond := "substr(action, 1, " + b.arg(len(prefix)) + ") = " + b.arg(prefix)
+		// A byte-wise range, not LIKE (which ignores ASCII case and needs %
+		// and _ escaped) nor substr (which no index serves). SQLite compares
+		// text with BINARY by default; the prefix ends in "." and its
+		// successor in "/".
+		upper := prefix[:len(prefix)-1] + "/"
+		cond := "(action >= " + b.arg(prefix) + " AND action < " + b.arg(upper) + ")"
 		if exact != "" {
 			cond = "(action = " + b.arg(exact) + " OR " + cond + ")"
 		}
