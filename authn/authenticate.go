@@ -20,12 +20,32 @@ type Credentials struct {
 	svc        *Service
 	cookieName string
 	legacy     *LegacyTokens // nil when no legacy secret is configured
-	cache      *legacyCache
+	cache      *ttlCache[proxy.Identity]
+	// bearers remembers verified bearer JWTs for a minute: the signature
+	// check is the costliest step of a bearer request. The session behind
+	// the token is still looked up on every request, so logout and
+	// revocation act at once.
+	bearers *ttlCache[SessionClaims]
 }
 
 // NewCredentials builds the request authenticator.
 func NewCredentials(svc *Service, cookieName string, legacy *LegacyTokens) *Credentials {
-	return &Credentials{svc: svc, cookieName: cookieName, legacy: legacy, cache: newLegacyCache(30*time.Second, 10000)}
+	return &Credentials{svc: svc, cookieName: cookieName, legacy: legacy,
+		cache: newTTLCache[proxy.Identity](30*time.Second, 10000), bearers: newTTLCache[SessionClaims](time.Minute, 10000)}
+}
+
+// parseBearer verifies a session JWT, or finds it verified a moment ago.
+func (c *Credentials) parseBearer(raw string) (SessionClaims, error) {
+	now := c.svc.now()
+	if claims, ok := c.bearers.get(raw, now); ok && now.Before(claims.ExpiresAt) {
+		return claims, nil
+	}
+	claims, err := c.svc.tokens.Parse(raw)
+	if err != nil {
+		return SessionClaims{}, err
+	}
+	c.bearers.put(raw, claims, now)
+	return claims, nil
 }
 
 // Principal authenticates a request to Portero's own endpoints.
@@ -45,7 +65,7 @@ func (c *Credentials) Principal(ctx context.Context, r *http.Request, slide bool
 	if !ok {
 		return Principal{}, proxy.ErrNoCredentials
 	}
-	claims, err := c.svc.tokens.Parse(raw)
+	claims, err := c.parseBearer(raw)
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %w", proxy.ErrInvalidCredentials, err)
 	}
@@ -151,38 +171,39 @@ func (c *Credentials) Legacy(ctx context.Context, r *http.Request) (proxy.Identi
 	return id, nil
 }
 
-// legacyCache remembers legacy-subject lookups for a short time, bounded.
-type legacyCache struct {
+// ttlCache remembers values for a short time, bounded in size.
+type ttlCache[V any] struct {
 	mu      sync.Mutex
 	ttl     time.Duration
 	max     int
-	entries map[string]legacyEntry
+	entries map[string]ttlEntry[V]
 }
 
-type legacyEntry struct {
-	id      proxy.Identity
+type ttlEntry[V any] struct {
+	v       V
 	expires time.Time
 }
 
-func newLegacyCache(ttl time.Duration, max int) *legacyCache {
-	return &legacyCache{ttl: ttl, max: max, entries: map[string]legacyEntry{}}
+func newTTLCache[V any](ttl time.Duration, max int) *ttlCache[V] {
+	return &ttlCache[V]{ttl: ttl, max: max, entries: map[string]ttlEntry[V]{}}
 }
 
-func (c *legacyCache) get(key string, now time.Time) (proxy.Identity, bool) {
+func (c *ttlCache[V]) get(key string, now time.Time) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
-	if !ok || now.After(e.expires) {
-		return proxy.Identity{}, false
+	if !ok || !now.Before(e.expires) {
+		var zero V
+		return zero, false
 	}
-	return e.id, true
+	return e.v, true
 }
 
-func (c *legacyCache) put(key string, id proxy.Identity, now time.Time) {
+func (c *ttlCache[V]) put(key string, v V, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.entries) >= c.max {
 		clear(c.entries) // crude but bounded; refills within one TTL
 	}
-	c.entries[key] = legacyEntry{id: id, expires: now.Add(c.ttl)}
+	c.entries[key] = ttlEntry[V]{v: v, expires: now.Add(c.ttl)}
 }
