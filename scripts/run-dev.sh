@@ -65,14 +65,15 @@ fi
 cat >&2 <<HINTS
 
   Portero is starting with $config; the legacy app stand-in is on $upstream_listen.
-  Try, in another terminal:
+  Try, in another terminal (the README's walk-through goes further):
 
-    curl -s $portero_url/-/healthz
     curl -s $portero_url/-/readyz
-    curl -s '$portero_url/anything/hello?x=1' | head -c 600     # proxied in legacy mode
-    curl -sN $portero_url/stream                                # server-sent events, one per 100 ms
-    curl -s -o /dev/null -w '%{http_code}\n' $portero_url/status/418
-    curl -s $ops_url/-/metrics | head                           # ops listener only
+    curl -s '$portero_url/anything/hello?x=1' | head -c 400            # legacy mode: forwarded as it was
+    curl -s $portero_url/anything/gateway/hello                        # gateway mode: 401 without a session
+    open $portero_url/anything/gateway/hello in a browser              # sign-in page, then back with identity headers
+    curl -s -X POST $portero_url/auth/login -H 'Content-Type: application/json' \
+         -d '{"username":"admin@portero.local","password":"<printed below>"}'
+    curl -s $ops_url/-/metrics | grep '^portero_' | head               # ops listener only
 
   Ctrl-C stops Portero and demo-upstream.
 
