@@ -70,9 +70,8 @@ cat >&2 <<HINTS
     curl -s $portero_url/-/readyz
     curl -s '$portero_url/anything/hello?x=1' | head -c 400            # legacy mode: forwarded as it was
     curl -s $portero_url/anything/gateway/hello                        # gateway mode: 401 without a session
-    open $portero_url/anything/gateway/hello in a browser              # sign-in page, then back with identity headers
-    curl -s -X POST $portero_url/auth/login -H 'Content-Type: application/json' \
-         -d '{"username":"admin@portero.local","password":"<printed below>"}'
+    # a browser at $portero_url/anything/gateway/hello               # sign-in page, then back with identity headers
+    curl -s -X POST $portero_url/auth/login -H 'Content-Type: application/json' -d '{"username":"admin@portero.local","password":"<printed below>"}'
     curl -s $ops_url/-/metrics | grep '^portero_' | head               # ops listener only
 
   Ctrl-C stops Portero and demo-upstream.
