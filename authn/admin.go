@@ -334,38 +334,12 @@ func (h *Handlers) listUsers(c echo.Context) error {
 // /auth/register with an admin's session does the same and answers the
 // public UserRead; this answers the admin view.)
 func (h *Handlers) createUser(c echo.Context) error {
-	var in struct {
-		Email       string `json:"email"`
-		Password    string `json:"password"`
-		FirstName   string `json:"first_name"`
-		LastName    string `json:"last_name"`
-		RoleID      *int   `json:"role_id"`
-		IsSuperuser *bool  `json:"is_superuser"`
-		IsVerified  *bool  `json:"is_verified"`
-		LegacyID    *int64 `json:"legacy_id"`
-	}
-	if err := decodeJSON(c, &in); err != nil {
+	in, err := decodeRegistration(c)
+	if err != nil {
 		return err
 	}
-	var issues []ValidationIssue
-	issues = required(issues, "email", in.Email)
-	if in.Email != "" && !plausibleEmail(strings.TrimSpace(in.Email)) {
-		issues = append(issues, fieldIssue("email", "value is not a valid email address", "value_error"))
-	}
-	if in.Password == "" {
-		issues = append(issues, fieldIssue("password", "field required", "missing"))
-	}
-	if len(in.FirstName) > 100 || len(in.LastName) > 100 {
-		issues = append(issues, fieldIssue("first_name", "at most 100 characters", "value_error"))
-	}
-	if len(issues) > 0 {
-		return validationErr(issues...)
-	}
 	actor := principalOf(c)
-	u, err := h.svc.Register(c.Request().Context(), RegisterInput{
-		Email: in.Email, Password: in.Password, FirstName: in.FirstName, LastName: in.LastName,
-		RoleID: in.RoleID, IsSuperuser: in.IsSuperuser, IsVerified: in.IsVerified, LegacyID: in.LegacyID,
-	}, &actor, meta(c))
+	u, err := h.svc.Register(c.Request().Context(), in, &actor, meta(c))
 	if errors.Is(err, ErrUserExists) {
 		return apiErr(http.StatusBadRequest, "REGISTER_USER_ALREADY_EXISTS")
 	}

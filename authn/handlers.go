@@ -303,7 +303,9 @@ func toAdminRead(u User) adminUserRead {
 	return adminUserRead{userRead: toRead(u), LoginAttempts: u.LoginAttempts, LockedUntil: u.LockedUntil, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
-func (h *Handlers) register(c echo.Context) error {
+// decodeRegistration reads and checks a registration body (POST
+// /auth/register and the admin's POST /users).
+func decodeRegistration(c echo.Context) (RegisterInput, error) {
 	var in struct {
 		Email       string `json:"email"`
 		Password    string `json:"password"`
@@ -315,7 +317,7 @@ func (h *Handlers) register(c echo.Context) error {
 		LegacyID    *int64 `json:"legacy_id"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
-		return err
+		return RegisterInput{}, err
 	}
 	var issues []ValidationIssue
 	issues = required(issues, "email", in.Email)
@@ -329,7 +331,18 @@ func (h *Handlers) register(c echo.Context) error {
 		issues = append(issues, fieldIssue("first_name", "at most 100 characters", "value_error"))
 	}
 	if len(issues) > 0 {
-		return validationErr(issues...)
+		return RegisterInput{}, validationErr(issues...)
+	}
+	return RegisterInput{
+		Email: in.Email, Password: in.Password, FirstName: in.FirstName, LastName: in.LastName,
+		RoleID: in.RoleID, IsSuperuser: in.IsSuperuser, IsVerified: in.IsVerified, LegacyID: in.LegacyID,
+	}, nil
+}
+
+func (h *Handlers) register(c echo.Context) error {
+	in, err := decodeRegistration(c)
+	if err != nil {
+		return err
 	}
 	// An admin may register for others (registration: admin); anyone else
 	// registers anonymously even if they send a session.
@@ -340,10 +353,7 @@ func (h *Handlers) register(c echo.Context) error {
 		}
 		actor = &p
 	}
-	u, err := h.svc.Register(c.Request().Context(), RegisterInput{
-		Email: in.Email, Password: in.Password, FirstName: in.FirstName, LastName: in.LastName,
-		RoleID: in.RoleID, IsSuperuser: in.IsSuperuser, IsVerified: in.IsVerified, LegacyID: in.LegacyID,
-	}, actor, meta(c))
+	u, err := h.svc.Register(c.Request().Context(), in, actor, meta(c))
 	switch {
 	case errors.Is(err, ErrUserExists):
 		return apiErr(http.StatusBadRequest, "REGISTER_USER_ALREADY_EXISTS")
