@@ -161,7 +161,8 @@ type Route struct {
 	Methods []string `yaml:"methods"`
 	Mode    string   `yaml:"mode"`
 	// Roles and Permissions: the user needs any one of the roles and every
-	// one of the permissions (gateway and dual routes).
+	// one of the permissions (gateway and dual routes; shadow routes
+	// rehearse them without enforcing).
 	Roles       []string `yaml:"roles"`
 	Permissions []string `yaml:"permissions"`
 	LegacyToken bool     `yaml:"legacy_token"`

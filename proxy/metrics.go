@@ -15,6 +15,8 @@ type Metrics struct {
 	upstreamDuration *prometheus.HistogramVec
 	upstreamErrors   *prometheus.CounterVec
 	denials          *prometheus.CounterVec
+	shadow           *prometheus.CounterVec
+	credentials      *prometheus.CounterVec
 }
 
 // NewMetrics registers the proxy's series with reg.
@@ -36,8 +38,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		denials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portero_auth_denials_total", Help: "Requests refused by a route's auth, by reason.",
 		}, []string{"reason"}),
+		shadow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portero_shadow_decisions_total", Help: "What gateway mode would have decided on shadow routes, by route and decision (allow or the denial reason).",
+		}, []string{"route", "decision"}),
+		credentials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portero_route_credentials_total", Help: "Requests by route and the credential kind they arrived with (portero_session, legacy_jwt, none).",
+		}, []string{"route", "kind"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.upstreamDuration, m.upstreamErrors, m.denials)
+	reg.MustRegister(m.requests, m.duration, m.upstreamDuration, m.upstreamErrors, m.denials, m.shadow, m.credentials)
 	return m
 }
 
@@ -68,4 +76,18 @@ func statusClass(status int) string {
 		return "other"
 	}
 	return strconv.Itoa(status/100) + "xx"
+}
+
+// shadowDecision counts what gateway would have decided on a shadow route.
+func (m *Metrics) shadowDecision(route, decision string) {
+	if m != nil {
+		m.shadow.WithLabelValues(route, decision).Inc()
+	}
+}
+
+// credential counts the credential kind a request arrived with.
+func (m *Metrics) credential(route, kind string) {
+	if m != nil {
+		m.credentials.WithLabelValues(route, kind).Inc()
+	}
 }

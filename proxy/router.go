@@ -80,7 +80,21 @@ type RouterOptions struct {
 	LoginURL string // where browsers without a session go; "" answers 401
 	// Assertion: mint X-Auth-Assertion for this audience ("" sends none).
 	AssertionAudience string
+	// Metrics counts shadow decisions and credential kinds per route (the
+	// same *Metrics the Front observes with); nil counts none.
+	Metrics *Metrics
+	// Progress keeps this instance's per-route credential counts for
+	// GET /auth/stats/migration; nil keeps none.
+	Progress *Progress
+	// SessionCookie and OwnToken tell a Portero credential from a legacy
+	// one by inspection alone, on routes that do not authenticate.
+	SessionCookie string
+	OwnToken      func(token string) bool
 }
+
+// ActionShadowDenied is the audit action of a request a shadow route let
+// through that gateway mode would have refused.
+const ActionShadowDenied = "proxy.shadow.denied"
 
 // NewRouter builds a router over an initial table.
 func NewRouter(t *Table, auth Authenticator, minter Minter, aud Auditor, forward http.Handler, opts RouterOptions, log *zap.Logger) *Router {
@@ -119,12 +133,21 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var id *Identity
+	switch {
+	case route.Mode == ModeShadow:
+		// Forwarded as legacy: the rehearsal's identity never goes upstream.
+		rt.countCredential(r, route, rt.rehearse(r, route, start))
+	case !route.Mode.Authenticated():
+		rt.countCredential(r, route, nil)
+	}
 	if route.Mode.Authenticated() {
 		got, err := rt.authenticate(r, route)
 		if err != nil {
+			rt.countCredential(r, route, nil)
 			rt.refuse(w, r, route, err, start)
 			return
 		}
+		rt.countCredential(r, route, &got)
 		if reason := authorize(got, route); reason != "" {
 			rt.deny(w, r, route, got, reason, start)
 			return
@@ -193,6 +216,60 @@ func (rt *Router) authenticate(r *http.Request, route *Route) (Identity, error) 
 		return legacy, lerr
 	}
 	return id, err // no legacy token either: report the session's problem
+}
+
+// rehearse works out what gateway mode would decide for a shadow route,
+// without sliding the session and without touching the response: it counts
+// the decision and audits a would-be denial. A session store that cannot
+// answer is counted as auth_unavailable; the request goes on regardless.
+// It returns the identity found, if any, for credential counting only.
+func (rt *Router) rehearse(r *http.Request, route *Route, start time.Time) *Identity {
+	if rt.auth == nil {
+		return nil
+	}
+	got, err := rt.auth.Session(r.Context(), r, false)
+	decision, status := "allow", http.StatusOK
+	switch {
+	case err != nil:
+		decision, status = denialReason(err), http.StatusUnauthorized
+		if errors.Is(err, ErrAuthUnavailable) {
+			status = http.StatusServiceUnavailable
+		}
+	default:
+		if reason := authorize(got, route); reason != "" {
+			decision, status = reason, http.StatusForbidden
+		}
+	}
+	rt.opts.Metrics.shadowDecision(route.Name, decision)
+	if decision != "allow" {
+		var who *Identity
+		if err == nil {
+			who = &got
+		}
+		// status is what gateway would have answered, not what was sent.
+		rt.record(r, route, who, ActionShadowDenied, status, decision, start)
+	}
+	if err != nil {
+		return nil
+	}
+	return &got
+}
+
+// countCredential counts the credential kind of a request for migration
+// progress: the authentication result where there is one, else a cheap
+// inspection of the headers.
+func (rt *Router) countCredential(r *http.Request, route *Route, id *Identity) {
+	if rt.opts.Metrics == nil && rt.opts.Progress == nil {
+		return
+	}
+	var kind string
+	if id != nil {
+		kind = kindOf(*id)
+	} else {
+		kind = credentialKind(r, rt.opts.SessionCookie, rt.opts.OwnToken)
+	}
+	rt.opts.Metrics.credential(route.Name, kind)
+	rt.opts.Progress.add(route.Name, kind)
 }
 
 // authorize returns why the identity may not use the route, or "".

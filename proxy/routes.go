@@ -12,12 +12,16 @@ import (
 // Mode is how a route authenticates.
 type Mode string
 
-// The four modes of DESIGN.md.
+// The modes of DESIGN.md, and shadow, which rehearses gateway.
 const (
 	ModePublic  Mode = "public"  // forward to anyone
 	ModeLegacy  Mode = "legacy"  // forward untouched; the legacy app authenticates
 	ModeGateway Mode = "gateway" // a Portero session is required
 	ModeDual    Mode = "dual"    // a Portero session or a valid legacy JWT
+	// ModeShadow forwards exactly as legacy does, and also works out what
+	// gateway would have decided, counting and auditing the would-be
+	// denials, so operators see a flip's effect before they make it.
+	ModeShadow Mode = "shadow"
 )
 
 // Authenticated reports whether the mode requires an identity.
@@ -86,7 +90,7 @@ func NewTable(defaultMode string, routes []configs.Route) (*Table, error) {
 }
 
 func validMode(m Mode) bool {
-	return m == ModePublic || m == ModeLegacy || m == ModeGateway || m == ModeDual
+	return m == ModePublic || m == ModeLegacy || m == ModeGateway || m == ModeDual || m == ModeShadow
 }
 
 // match finds the route for one reading of the path.

@@ -305,7 +305,7 @@ func (t *Toggles) View() RoutesView {
 // returns, and on the others at their next poll or notification.
 func (t *Toggles) Set(ctx context.Context, id string, mode Mode, by Actor) ([]ModeChange, error) {
 	if !validMode(mode) {
-		return nil, fmt.Errorf("%w: %q (want public, legacy, gateway or dual)", ErrInvalidMode, mode)
+		return nil, fmt.Errorf("%w: %q (want public, legacy, gateway, dual or shadow)", ErrInvalidMode, mode)
 	}
 	t.mu.Lock()
 	names := t.base.resolve(id)
