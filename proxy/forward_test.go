@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -418,6 +419,7 @@ func TestReadiness(t *testing.T) {
 	t.Parallel()
 	up := httptest.NewServer(echoUpstream())
 	gw, health := newGateway(t, up.URL, gatewayOpts{})
+	health.cacheFor = 0 // this test changes the world between probes
 
 	get := func(path string) (int, string) {
 		res, err := gw.Client().Get(gw.URL + path)
@@ -487,5 +489,23 @@ func TestLargeBodiesStreamWithFlatMemory(t *testing.T) {
 	}
 	if p := peak(); p > 64<<20 {
 		t.Errorf("heap grew by %d MiB while streaming %d MiB each way", p>>20, size>>20)
+	}
+}
+
+func TestReadinessProbesShareOneCheckPerSecond(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	h := NewHealth(time.Second, Check{Name: "db", Fn: func(context.Context) error { calls.Add(1); return nil }})
+	for range 50 {
+		if res := h.Ready(context.Background()); res.Status != "ok" {
+			t.Fatalf("status %q", res.Status)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("50 probes within a second ran the check %d times, want 1", n)
+	}
+	h.StartDraining()
+	if res := h.Ready(context.Background()); res.Status != "shutting_down" {
+		t.Errorf("draining answered from the cache: %q", res.Status)
 	}
 }

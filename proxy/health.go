@@ -23,11 +23,19 @@ type Health struct {
 	checks   []Check
 	timeout  time.Duration
 	draining atomic.Bool
+
+	// The public listener serves /-/readyz to anyone: a flood of probes must
+	// not become a flood of database and Redis pings, so one result serves
+	// every probe for a second.
+	mu       sync.Mutex
+	last     readiness
+	lastAt   time.Time
+	cacheFor time.Duration
 }
 
 // NewHealth returns a health handler running checks with the given timeout each.
 func NewHealth(timeout time.Duration, checks ...Check) *Health {
-	return &Health{checks: checks, timeout: timeout}
+	return &Health{checks: checks, timeout: timeout, cacheFor: time.Second}
 }
 
 // StartDraining makes /-/readyz answer 503 from now on, so load balancers
@@ -56,13 +64,24 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Ready runs every check at once and reports each.
+// Ready reports readiness from a check at most a second old.
 func (h *Health) Ready(ctx context.Context) readiness {
-	res := readiness{Status: "ok", Checks: make(map[string]string, len(h.checks)+1)}
 	if h.draining.Load() {
-		res.Status = "shutting_down"
-		res.Checks["shutdown"] = "in progress"
+		// Shutdown answers at once, never from the cache.
+		return readiness{Status: "shutting_down", Checks: map[string]string{"shutdown": "in progress"}}
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.lastAt.IsZero() && time.Since(h.lastAt) < h.cacheFor {
+		return h.last
+	}
+	h.last, h.lastAt = h.check(ctx), time.Now()
+	return h.last
+}
+
+// check runs every check at once and reports each.
+func (h *Health) check(ctx context.Context) readiness {
+	res := readiness{Status: "ok", Checks: make(map[string]string, len(h.checks))}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, c := range h.checks {
