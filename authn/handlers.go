@@ -31,6 +31,9 @@ type HandlerConfig struct {
 	Routes RouteToggler
 	// Stats serves GET /auth/stats/* (admin only); nil leaves them out.
 	Stats *Stats
+	// Migration serves GET /auth/stats/migration (admin only), e.g. a
+	// *proxy.Progress; nil leaves it out.
+	Migration MigrationSource
 	// AuditQuery serves GET /audit (admin only), e.g.
 	// audit.NewQueryHandler; nil leaves it out.
 	AuditQuery echo.HandlerFunc
@@ -76,6 +79,7 @@ func (h *Handlers) Echo() *echo.Echo {
 	g.POST("/users/:id/unlock", h.admin(h.unlock))
 	h.adminRoutes(g) // GET/POST /users, /roles, /routes (admin.go)
 	h.dashboardRoutes(g)
+	h.migrationRoute(g) // GET /auth/stats/migration (stats_migration.go)
 	h.browserRoutes(e, g)
 	return e
 }

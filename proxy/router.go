@@ -272,6 +272,10 @@ func (rt *Router) countCredential(r *http.Request, route *Route, id *Identity) {
 	rt.opts.Progress.add(route.Name, kind)
 }
 
+// Authorize returns why gateway mode would refuse id on this route ("role"
+// or "permission"), or "" when it would let id through.
+func (r *Route) Authorize(id Identity) string { return authorize(id, r) }
+
 // authorize returns why the identity may not use the route, or "".
 func authorize(id Identity, route *Route) string {
 	if len(route.Roles) > 0 && !slices.ContainsFunc(route.Roles, func(role string) bool { return slices.Contains(id.Roles, role) }) {

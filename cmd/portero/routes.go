@@ -24,6 +24,9 @@ const routesUsage = `usage: portero routes <command> [arguments] [--config FILE]
   unset ROUTE            remove a route's override: back to the file's mode
   reset                  remove every override: the file's table, everywhere
                          (reset ROUTE is unset ROUTE)
+  explain METHOD PATH [--user EMAIL]
+                         which route a request matches, its mode and source,
+                         and what gateway would decide for that user
 
 ROUTE is a route's path (every route on that path, whatever its methods), its
 name as listed ("/api/x GET,POST"), or "default" for default_mode. MODE is
@@ -67,6 +70,9 @@ func cmdRoutes(ctx context.Context, args []string, getenv func(string) string, s
 		return 2
 	}
 	cmd := args[0]
+	if cmd == "explain" {
+		return cmdRoutesExplain(ctx, args[1:], getenv, stdout, stderr)
+	}
 	wantArgs := map[string][]int{"list": {0}, "set": {2}, "unset": {1}, "reset": {0, 1}}
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, routesUsage)
