@@ -81,6 +81,7 @@ func (h *Handlers) Echo() *echo.Echo {
 	h.dashboardRoutes(g)
 	h.migrationRoute(g) // GET /auth/stats/migration (stats_migration.go)
 	h.browserRoutes(e, g)
+	g.GET("/openapi.json", h.openAPI()) // no auth: describes the API (openapi.go)
 	return e
 }
 
