@@ -43,6 +43,8 @@ commands:
                                administer roles (portero roles help)
   routes list|set ROUTE MODE|unset ROUTE|reset
                                fleet-wide route mode overrides; reset rolls back to the file
+  routes explain METHOD PATH [--user EMAIL]
+                               which route matches, its mode and source, what gateway would decide
   config check FILE            validate a configuration file
   config print FILE            print the effective configuration, secrets redacted
   version                      print the version

@@ -30,7 +30,8 @@ const routesUsage = `usage: portero routes <command> [arguments] [--config FILE]
 
 ROUTE is a route's path (every route on that path, whatever its methods), its
 name as listed ("/api/x GET,POST"), or "default" for default_mode. MODE is
-public, legacy, gateway or dual. Only routes the file has can be overridden;
+public, legacy, gateway, dual or shadow (forwarded as legacy while gateway's
+decision is rehearsed, counted and audited). Only routes the file has can be overridden;
 every change is audited as route.mode.changed.
 `
 
