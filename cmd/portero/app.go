@@ -187,7 +187,7 @@ func (a *app) checks(upstream *url.URL) []proxy.Check {
 }
 
 // ownHandler serves /auth and /users.
-func (a *app) ownHandler(log *zap.Logger) http.Handler {
+func (a *app) ownHandler(progress *proxy.Progress, log *zap.Logger) http.Handler {
 	return authn.NewHandlers(a.svc, a.creds, authn.HandlerConfig{
 		APIPrefix: a.cfg.APIPrefix, CookieName: a.cfg.Sessions.CookieName,
 		// Over TLS every cookie is Secure, whatever sessions.cookie_secure says.
@@ -196,6 +196,7 @@ func (a *app) ownHandler(log *zap.Logger) http.Handler {
 		Stats:      authn.NewStats(a.db, a.users, audit.NewStatsReader(a.db), nil),
 		Routes:     a.routeToggler(),
 		AuditQuery: audit.NewQueryHandler(audit.NewStore(a.db), audit.HandlerConfig{Logger: log.With(zap.String("component", "audit-query"))}),
+		Migration:  progress,
 	}, log).Echo()
 }
 

@@ -102,8 +102,12 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 		}
 	}
 	auditor := routeAuditor{Writer: a.audit, failOpen: cfg.Audit.OnSpoolFull == string(audit.FailOpen)}
-	router := proxy.NewRouter(table, a.creds, a.minter, auditor, fwd,
-		proxy.RouterOptions{LoginURL: cfg.LoginURL, AssertionAudience: audience}, log)
+	metrics := proxy.NewMetrics(a.metrics)
+	progress := proxy.NewProgress(time.Now())
+	router := proxy.NewRouter(table, a.creds, a.minter, auditor, fwd, proxy.RouterOptions{
+		LoginURL: cfg.LoginURL, AssertionAudience: audience,
+		Metrics: metrics, Progress: progress, SessionCookie: cfg.Sessions.CookieName, OwnToken: a.tokens.Signed,
+	}, log)
 	if err := a.startToggles(ctx, table, router, log); err != nil {
 		return err
 	}
@@ -111,13 +115,13 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 	health := proxy.NewHealth(2*time.Second, a.checks(upstream)...)
 	upgrades := &proxy.UpgradeTracker{}
 	front := proxy.NewFront(proxy.FrontOptions{
-		Own:         a.ownHandler(log),
+		Own:         a.ownHandler(progress, log),
 		OwnPrefixes: configs.OwnPaths(cfg.APIPrefix),
 		Health:      health,
 		Forward:     upgrades.Track(router),
 		IPs:         proxy.NewIPResolver(cfg.TrustedProxyPrefixes()),
 		Log:         log,
-		Metrics:     proxy.NewMetrics(a.metrics),
+		Metrics:     metrics,
 	})
 	ops := http.NewServeMux()
 	ops.Handle("/-/healthz", health)
