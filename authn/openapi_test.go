@@ -95,6 +95,7 @@ func newOpenAPIApp(t testing.TB) (*e2eApp, *echo.Echo) {
 		Stats:      authn.NewStats(a.db, a.users, audit.NewStatsReader(a.db), time.Now),
 		AuditQuery: audit.NewQueryHandler(a.audit, audit.HandlerConfig{Logger: log}),
 		Routes:     noToggles{},
+		Migration:  fixedMigration{},
 	}, log).Echo()
 	front := proxy.NewFront(proxy.FrontOptions{
 		Own:         own,
@@ -109,6 +110,15 @@ func newOpenAPIApp(t testing.TB) (*e2eApp, *echo.Echo) {
 	a.url, a.client = srv.URL, srv.Client()
 	a.client.Timeout = 30 * time.Second
 	return a, own
+}
+
+// fixedMigration is one route's migration counts.
+type fixedMigration struct{}
+
+func (fixedMigration) Migration() proxy.MigrationSnapshot {
+	return proxy.MigrationSnapshot{Since: time.Now(), Scope: "instance", Routes: []proxy.RouteCredentials{
+		{Route: "/api/samples", PorteroSession: 3, LegacyJWT: 1, Total: 4, PorteroShare: 0.75, LegacyShare: 0.25},
+	}}
 }
 
 // noToggles is an empty route table, enough to register the /routes endpoints.
@@ -302,7 +312,7 @@ func TestOpenAPIDocumentMatchesAnswers(t *testing.T) {
 	c.do(t, adm.on(req{method: "PATCH", path: "/roles/" + roleID, json: map[string]any{"permissions": []string{}}}), http.StatusOK, true)
 	c.do(t, adm.on(req{method: "DELETE", path: "/roles/" + roleID}), http.StatusNoContent, true)
 	c.do(t, adm.on(req{method: "GET", path: "/roles/" + roleID}), http.StatusNotFound, true)
-	for _, p := range []string{"active-users", "login-attempts", "locked-accounts", "sessions"} {
+	for _, p := range []string{"active-users", "login-attempts", "locked-accounts", "sessions", "migration"} {
 		c.do(t, adm.on(req{method: "GET", path: "/auth/stats/" + p + "?window=7d"}), http.StatusOK, true)
 	}
 	c.do(t, adm.on(req{method: "GET", path: "/auth/stats/sessions?window=forever"}), http.StatusUnprocessableEntity, false)
