@@ -706,5 +706,11 @@ func (c Config) checkTLSAndUI(ch *checker) {
 // OwnPaths are the path prefixes Portero answers itself and never forwards
 // (besides /-/), under api_prefix.
 func OwnPaths(apiPrefix string) []string {
-	return []string{apiPrefix + "/auth", apiPrefix + "/users", apiPrefix + "/audit", apiPrefix + "/roles", apiPrefix + "/routes"}
+	own := []string{apiPrefix + "/auth", apiPrefix + "/users", apiPrefix + "/audit", apiPrefix + "/roles", apiPrefix + "/routes"}
+	if apiPrefix != "" {
+		// At the root, /openapi.json stays the legacy app's: FastAPI serves
+		// its own there, and clients of the legacy app must not notice Portero.
+		own = append(own, apiPrefix+"/openapi.json")
+	}
+	return own
 }
