@@ -38,9 +38,7 @@ type MemoryCounters struct {
 	m            map[string]*counterEntry
 	lastInlineMs int64 // clock of the last sweep done because the map was full
 
-	stop      chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
+	sweeper *sweeper
 }
 
 var _ CounterStore = (*MemoryCounters)(nil)
@@ -54,31 +52,15 @@ func NewMemoryCounters(opts ...CounterOption) (*MemoryCounters, error) {
 		return nil, err
 	}
 	m := &MemoryCounters{
-		st:   st,
-		m:    make(map[string]*counterEntry),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		st: st,
+		m:  make(map[string]*counterEntry),
 	}
-	go m.sweeper()
+	m.sweeper = startSweeper(m.st.sweepInterval, func() {
+		m.mu.Lock()
+		m.sweepLocked(ms(m.st.now()))
+		m.mu.Unlock()
+	})
 	return m, nil
-}
-
-// sweeper drops expired entries every sweep interval until Close. The ticker
-// runs on real time; what has expired is decided by the store clock.
-func (m *MemoryCounters) sweeper() {
-	defer close(m.done)
-	t := time.NewTicker(m.st.sweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-t.C:
-			m.mu.Lock()
-			m.sweepLocked(ms(m.st.now()))
-			m.mu.Unlock()
-		}
-	}
 }
 
 func (m *MemoryCounters) sweepLocked(nowMs int64) {
@@ -294,11 +276,5 @@ func (m *MemoryCounters) Len() int {
 // Close stops the sweeper and waits for it, or for ctx. The store keeps
 // answering afterwards (nothing sweeps it any more). Close is idempotent.
 func (m *MemoryCounters) Close(ctx context.Context) error {
-	m.closeOnce.Do(func() { close(m.stop) })
-	select {
-	case <-m.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return m.sweeper.close(ctx)
 }

@@ -29,9 +29,7 @@ type MemoryStore struct {
 	byUser       map[string]map[string]struct{} // user id → keys
 	lastInlineMs int64                          // clock of the last sweep done by Create
 
-	stop      chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
+	sweeper *sweeper
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -52,29 +50,13 @@ func NewMemoryStore(idle, absolute time.Duration, opts ...Option) (*MemoryStore,
 		throttleMs: st.touchThrottle.Milliseconds(),
 		sessions:   make(map[string]*Session),
 		byUser:     make(map[string]map[string]struct{}),
-		stop:       make(chan struct{}),
-		done:       make(chan struct{}),
 	}
-	go m.sweeper()
+	m.sweeper = startSweeper(m.st.sweepInterval, func() {
+		m.mu.Lock()
+		m.sweepLocked(ms(m.st.now()))
+		m.mu.Unlock()
+	})
 	return m, nil
-}
-
-// sweeper drops dead sessions every sweep interval until Close. The ticker
-// runs on real time; which sessions are dead is decided by the store clock.
-func (m *MemoryStore) sweeper() {
-	defer close(m.done)
-	t := time.NewTicker(m.st.sweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-t.C:
-			m.mu.Lock()
-			m.sweepLocked(ms(m.st.now()))
-			m.mu.Unlock()
-		}
-	}
 }
 
 // sweepLocked removes every session dead at nowMs. m.mu must be held.
@@ -291,11 +273,5 @@ func (m *MemoryStore) Len() int {
 // Close stops the sweeper and waits for it, or for ctx. The store keeps
 // answering afterwards (nothing sweeps it any more). Close is idempotent.
 func (m *MemoryStore) Close(ctx context.Context) error {
-	m.closeOnce.Do(func() { close(m.stop) })
-	select {
-	case <-m.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return m.sweeper.close(ctx)
 }
