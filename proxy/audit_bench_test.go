@@ -2,12 +2,10 @@ package proxy_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -142,34 +140,34 @@ func benchAudited(b *testing.B, store audit.Inserter, rows func() int) {
 	if testing.Short() {
 		per = 200 * time.Millisecond
 	}
-	var plainRes, auditRes []auditLoadResult
+	var plainRes, auditRes []proxy.LoadResult
 	answered, auditedTime := 0, time.Duration(0)
-	runAudited := func() auditLoadResult {
+	runAudited := func() proxy.LoadResult {
 		start := time.Now()
-		r := auditLoad(b, clients, per, audited)
+		r := proxy.RunLoadWith(b, clients, per, audited)
 		catchUp()
 		auditedTime += time.Since(start)
-		answered += r.requests
+		answered += r.Requests()
 		return r
 	}
 	for b.Loop() {
 		plainRes, auditRes = nil, nil
-		auditLoad(b, clients, per/4, plain)
-		answered += auditLoad(b, clients, per/4, audited).requests
+		proxy.RunLoadWith(b, clients, per/4, plain)
+		answered += proxy.RunLoadWith(b, clients, per/4, audited).Requests()
 		catchUp()
 		for i := range rounds {
 			if i%2 == 0 {
-				plainRes = append(plainRes, auditLoad(b, clients, per, plain))
+				plainRes = append(plainRes, proxy.RunLoadWith(b, clients, per, plain))
 				auditRes = append(auditRes, runAudited())
 			} else {
 				auditRes = append(auditRes, runAudited())
-				plainRes = append(plainRes, auditLoad(b, clients, per, plain))
+				plainRes = append(plainRes, proxy.RunLoadWith(b, clients, per, plain))
 			}
 		}
 	}
 	for _, r := range slices.Concat(plainRes, auditRes) {
-		if r.errors > 0 {
-			b.Errorf("%d requests failed", r.errors)
+		if r.Errors() > 0 {
+			b.Errorf("%d requests failed", r.Errors())
 		}
 	}
 	st := writer.Stats()
@@ -179,7 +177,7 @@ func benchAudited(b *testing.B, store audit.Inserter, rows func() int) {
 		b.Errorf("%d audited requests answered, %d rows stored (dropped %d, spooled %d)", answered, stored, st.Dropped, st.Spooled)
 	}
 
-	med := func(rs []auditLoadResult, f func(auditLoadResult) float64) float64 {
+	med := func(rs []proxy.LoadResult, f func(proxy.LoadResult) float64) float64 {
 		v := make([]float64, len(rs))
 		for i, r := range rs {
 			v[i] = f(r)
@@ -187,14 +185,14 @@ func benchAudited(b *testing.B, store audit.Inserter, rows func() int) {
 		slices.Sort(v)
 		return v[len(v)/2]
 	}
-	rps := func(r auditLoadResult) float64 { return r.rps }
-	p50 := func(r auditLoadResult) float64 { return float64(r.p50) / 1e6 }
-	p99 := func(r auditLoadResult) float64 { return float64(r.p99) / 1e6 }
+	rps := func(r proxy.LoadResult) float64 { return r.RPS() }
+	p50 := func(r proxy.LoadResult) float64 { return float64(r.P50()) / 1e6 }
+	p99 := func(r proxy.LoadResult) float64 { return float64(r.P99()) / 1e6 }
 	b.ReportMetric(med(plainRes, rps), "unaudited_req/s")
 	b.ReportMetric(med(auditRes, rps), "audited_req/s")
 	ratios := make([]float64, len(auditRes))
 	for i := range auditRes {
-		ratios[i] = auditRes[i].rps / plainRes[i].rps
+		ratios[i] = auditRes[i].RPS() / plainRes[i].RPS()
 	}
 	slices.Sort(ratios)
 	b.ReportMetric(ratios[len(ratios)/2], "ratio")
@@ -206,63 +204,4 @@ func benchAudited(b *testing.B, store audit.Inserter, rows func() int) {
 	b.ReportMetric(med(auditRes, p99), "audited_p99_ms")
 	b.ReportMetric(float64(stored)/auditedTime.Seconds(), "audit_rows/s")
 	b.ReportMetric(float64(answered-stored), "lost_events")
-}
-
-// auditLoadResult is one timed load run.
-type auditLoadResult struct {
-	requests, errors int
-	rps              float64
-	p50, p99         time.Duration
-}
-
-// auditLoad drives clients keep-alive clients with newRequest's requests
-// for d, like the proxy package's own load generator (whose results are not
-// readable from this package).
-func auditLoad(tb testing.TB, clients int, d time.Duration, newRequest func(ctx context.Context) *http.Request) auditLoadResult {
-	tb.Helper()
-	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxIdleConns: clients, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	var (
-		mu   sync.Mutex
-		all  []time.Duration
-		errs int
-		wg   sync.WaitGroup
-	)
-	start := time.Now()
-	for range clients {
-		wg.Go(func() {
-			lat := make([]time.Duration, 0, 1<<15)
-			e := 0
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				res, err := client.Do(newRequest(ctx))
-				if err != nil {
-					if ctx.Err() == nil {
-						e++
-					}
-					continue
-				}
-				_, _ = io.Copy(io.Discard, res.Body)
-				_ = res.Body.Close()
-				if res.StatusCode != http.StatusOK {
-					e++
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			mu.Lock()
-			all, errs = append(all, lat...), errs+e
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(all)
-	r := auditLoadResult{requests: len(all), errors: errs, rps: float64(len(all)) / elapsed.Seconds()}
-	if len(all) > 0 {
-		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
-	}
-	return r
 }

@@ -65,6 +65,12 @@ func runLoadWith(tb testing.TB, clients int, d time.Duration, newRequest func(ct
 // Errors is how many requests of the run failed or were not 200.
 func (r loadResult) Errors() int { return r.errors }
 
+// Requests, RPS, P50 and P99 read a run's figures from outside the package.
+func (r loadResult) Requests() int      { return r.requests }
+func (r loadResult) RPS() float64       { return r.rps }
+func (r loadResult) P50() time.Duration { return r.p50 }
+func (r loadResult) P99() time.Duration { return r.p99 }
+
 // The load generator and reporting, exported to the external test package
 // (gateway_bench_test.go), which needs authn and so cannot be package proxy.
 type LoadResult = loadResult
