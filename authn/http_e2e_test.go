@@ -199,19 +199,7 @@ func newE2EApp(t testing.TB, be backend, cfg appConfig) *e2eApp {
 	if a.csrf, err = authn.NewCSRF(ring); err != nil {
 		t.Fatal(err)
 	}
-	writer, err := audit.NewWriter(a.audit, audit.WriterConfig{SpoolDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Registered after the database's own cleanup, so it runs first: the
-	// writer flushes into a database that is still open.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := writer.Close(ctx); err != nil {
-			t.Errorf("audit writer close: %v", err)
-		}
-	})
+	writer := newTestWriter(t, a.audit)
 	log := zap.NewNop()
 	svc := authn.NewService(authn.ServiceDeps{
 		Users: a.users, Sessions: store, Hasher: a.hasher, Lockout: lockout,
@@ -576,4 +564,23 @@ func hasKeys(t testing.TB, m map[string]any, want []string, forbidden []string) 
 			t.Errorf("body has %q, which must never leave Portero: %v", k, m)
 		}
 	}
+}
+
+// newTestWriter is an audit writer with a spool of the test's own. Its
+// cleanup is registered after the database's, so it runs first: the writer
+// flushes into a database that is still open.
+func newTestWriter(t testing.TB, store audit.Inserter) *audit.Writer {
+	t.Helper()
+	writer, err := audit.NewWriter(store, audit.WriterConfig{SpoolDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := writer.Close(ctx); err != nil {
+			t.Errorf("audit writer close: %v", err)
+		}
+	})
+	return writer
 }

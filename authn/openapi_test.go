@@ -71,17 +71,7 @@ func newOpenAPIApp(t testing.TB) (*e2eApp, *echo.Echo) {
 	if a.csrf, err = authn.NewCSRF(ring); err != nil {
 		t.Fatal(err)
 	}
-	writer, err := audit.NewWriter(a.audit, audit.WriterConfig{SpoolDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := writer.Close(ctx); err != nil {
-			t.Errorf("audit writer close: %v", err)
-		}
-	})
+	writer := newTestWriter(t, a.audit)
 	log := zap.NewNop()
 	svc := authn.NewService(authn.ServiceDeps{
 		Users: a.users, Sessions: store, Hasher: a.hasher, Lockout: lockout,
