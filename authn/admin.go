@@ -492,7 +492,7 @@ func routeErr(err error) error {
 	case errors.Is(err, proxy.ErrUnknownRoute):
 		return apiErr(http.StatusNotFound, "ROUTE_NOT_FOUND")
 	case errors.Is(err, proxy.ErrInvalidMode):
-		return validationErr(fieldIssue("mode", "must be one of public, legacy, gateway, dual", "value_error"))
+		return validationErr(fieldIssue("mode", "must be one of public, legacy, gateway, dual, shadow", "value_error"))
 	case err != nil:
 		return &APIError{Status: http.StatusServiceUnavailable, Detail: "SERVICE_UNAVAILABLE", RetryAfter: 5, Cause: err}
 	}

@@ -366,10 +366,9 @@ func (run *importRun) refreshSessions(ctx context.Context, before, after User, n
 		if after.IsActive {
 			reason = "password_reset"
 		}
-		if _, err := s.sessions.DeleteByUser(ctx, after.ID, ""); err != nil {
-			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		if _, err := s.endUserSessions(ctx, after.ID, reason, "", ""); err != nil {
+			return err
 		}
-		_, _ = s.users.RecordSessionEndForUser(ctx, after.ID, s.now(), reason, "")
 	case after.Role != before.Role || after.Email != before.Email || !slices.Equal(after.Permissions, before.Permissions):
 		roles, perms := identityOf(after)
 		if err := s.sessions.UpdateUser(ctx, after.ID, func(sess *sessions.Session) {

@@ -1,6 +1,8 @@
 package authn
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/portero/portero/audit"
@@ -15,6 +17,7 @@ type Metrics struct {
 	passwordChanges prometheus.Counter
 	sessionsCreated prometheus.Counter
 	sessionsEnded   *prometheus.CounterVec
+	sessionDuration prometheus.Histogram
 	registrations   prometheus.Counter
 }
 
@@ -31,9 +34,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		sessionsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portero_sessions_ended_total", Help: "Sessions ended explicitly, by reason (logout, revoked, password_changed, deactivated, password_reset, deleted).",
 		}, []string{"reason"}),
+		sessionDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "portero_session_duration_seconds",
+			Help: "How long sessions lasted, from login to an explicit end (logout, revocation, password change, deactivation); idle expiry ends a session silently and is not observed.",
+			// One minute to the 12 h absolute cap and a little beyond.
+			Buckets: []float64{60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 12 * 3600, 24 * 3600},
+		}),
 		registrations: prometheus.NewCounter(prometheus.CounterOpts{Name: "portero_registrations_total", Help: "Users created."}),
 	}
-	reg.MustRegister(m.logins, m.lockouts, m.unlocks, m.passwordChanges, m.sessionsCreated, m.sessionsEnded, m.registrations)
+	reg.MustRegister(m.logins, m.lockouts, m.unlocks, m.passwordChanges, m.sessionsCreated, m.sessionsEnded, m.sessionDuration, m.registrations)
 	return m
 }
 
@@ -58,14 +67,21 @@ func (m *Metrics) observe(action string, details map[string]any) {
 		m.unlocks.Inc()
 	case audit.ActionPasswordChanged:
 		m.passwordChanges.Inc()
-		if n, ok := details["sessions_ended"].(int); ok && n > 0 {
-			m.sessionsEnded.WithLabelValues("password_changed").Add(float64(n))
-		}
-	case audit.ActionLogout:
-		m.sessionsEnded.WithLabelValues("logout").Inc()
-	case audit.ActionSessionRevoked:
-		m.sessionsEnded.WithLabelValues("revoked").Inc()
 	case audit.ActionRegister:
 		m.registrations.Inc()
+	}
+}
+
+// sessionEnds counts n sessions ended for reason and observes the
+// duration of those whose start is known (zero times are skipped).
+func (m *Metrics) sessionEnds(reason string, n int, now time.Time, started ...time.Time) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.sessionsEnded.WithLabelValues(reason).Add(float64(n))
+	for _, t := range started {
+		if !t.IsZero() {
+			m.sessionDuration.Observe(now.Sub(t).Seconds())
+		}
 	}
 }

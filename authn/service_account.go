@@ -92,7 +92,8 @@ func (s *Service) Logout(ctx context.Context, p Principal, meta ClientMeta) erro
 	if err := s.sessions.Delete(ctx, p.Session.Key); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	_ = s.users.RecordSessionEnd(ctx, p.Session.ID, s.now(), "logout")
+	_, _ = s.users.RecordSessionEnd(ctx, p.Session.ID, s.now(), "logout")
+	s.metrics.sessionEnds("logout", 1, s.now(), p.Session.CreatedAt)
 	return s.record(ctx, meta, audit.ActionLogout, p.Session.UserID, map[string]any{"session_id": p.Session.ID})
 }
 
@@ -159,12 +160,25 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	}
 	// Commit the password first, then end the others: a session opened with
 	// the old password a moment ago is caught by this sweep.
-	ended, err := s.sessions.DeleteByUser(ctx, u.ID, p.Session.Key)
+	ended, err := s.endUserSessions(ctx, u.ID, "password_changed", p.Session.Key, p.Session.ID)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return err
 	}
-	_, _ = s.users.RecordSessionEndForUser(ctx, u.ID, s.now(), "password_changed", p.Session.ID)
 	return s.record(ctx, meta, audit.ActionPasswordChanged, u.ID, map[string]any{"sessions_ended": ended})
+}
+
+// endUserSessions ends the user's sessions, but for the one keepKey and
+// keepID name ("" for none), in the store and then in the history, and
+// counts them. The history is best effort: it must not fail a request
+// whose sessions are already gone.
+func (s *Service) endUserSessions(ctx context.Context, userID, reason, keepKey, keepID string) (int, error) {
+	n, err := s.sessions.DeleteByUser(ctx, userID, keepKey)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	started, _ := s.users.RecordSessionEndForUser(ctx, userID, s.now(), reason, keepID)
+	s.metrics.sessionEnds(reason, n, s.now(), started...)
+	return n, nil
 }
 
 // Me returns the caller's account.
@@ -229,7 +243,8 @@ func (s *Service) RevokeSession(ctx context.Context, p Principal, id string, met
 	case err != nil:
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	_ = s.users.RecordSessionEnd(ctx, id, s.now(), "revoked")
+	started, _ := s.users.RecordSessionEnd(ctx, id, s.now(), "revoked")
+	s.metrics.sessionEnds("revoked", 1, s.now(), started)
 	return s.record(ctx, meta, audit.ActionSessionRevoked, p.Session.UserID, map[string]any{"session_id": id})
 }
 
@@ -300,10 +315,9 @@ func (s *Service) UpdateUser(ctx context.Context, actor Principal, id string, up
 		if u.IsActive {
 			reason = "password_reset"
 		}
-		if _, err := s.sessions.DeleteByUser(ctx, id, ""); err != nil {
-			return User{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		if _, err := s.endUserSessions(ctx, id, reason, "", ""); err != nil {
+			return User{}, err
 		}
-		_, _ = s.users.RecordSessionEndForUser(ctx, id, s.now(), reason, "")
 	case u.Role != before.Role || u.IsSuperuser != before.IsSuperuser || u.Email != before.Email ||
 		!equalInt64Ptr(u.LegacyID, before.LegacyID) || strings.Join(u.Permissions, ",") != strings.Join(before.Permissions, ","):
 		roles, perms := identityOf(u)

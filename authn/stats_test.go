@@ -210,7 +210,8 @@ func (a *statsApp) seed(t *testing.T) (u1, u4, u6 User) {
 		}
 		must(a.users.RecordSessionStart(ctx, SessionRecord{ID: id, UserID: s.user.ID, CreatedAt: s.created, ExpiresAt: exp}))
 		if s.lasts > 0 {
-			must(a.users.RecordSessionEnd(ctx, id, s.created.Add(s.lasts), s.reason))
+			_, err := a.users.RecordSessionEnd(ctx, id, s.created.Add(s.lasts), s.reason)
+			must(err)
 		}
 	}
 	ev := func(d time.Duration, action, ip, reason string) audit.Event {
@@ -462,7 +463,7 @@ func TestSessionStatsPercentiles(t *testing.T) {
 				if err := users.RecordSessionStart(ctx, SessionRecord{ID: id, UserID: u.ID, CreatedAt: created, ExpiresAt: created.Add(time.Hour)}); err != nil {
 					t.Fatal(err)
 				}
-				if err := users.RecordSessionEnd(ctx, id, created.Add(time.Duration(n-i)*time.Second), "logout"); err != nil {
+				if _, err := users.RecordSessionEnd(ctx, id, created.Add(time.Duration(n-i)*time.Second), "logout"); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -96,12 +96,13 @@ type UserStore interface {
 	// RecordSessionEnd marks the session ended at at for reason, unless it
 	// has ended already: the first end wins. A session without a history
 	// row is not an error: its start may have been lost to a database
-	// outage, and ending it must not fail the logout.
-	RecordSessionEnd(ctx context.Context, id string, at time.Time, reason string) error
+	// outage, and ending it must not fail the logout. It returns when the
+	// session started, or the zero time if it ended nothing.
+	RecordSessionEnd(ctx context.Context, id string, at time.Time, reason string) (time.Time, error)
 
 	// RecordSessionEndForUser ends every open session of the user except
-	// exceptID ("" for none) and returns how many it ended.
-	RecordSessionEndForUser(ctx context.Context, userID string, at time.Time, reason, exceptID string) (int, error)
+	// exceptID ("" for none) and returns when each one it ended started.
+	RecordSessionEndForUser(ctx context.Context, userID string, at time.Time, reason, exceptID string) ([]time.Time, error)
 
 	// SessionHistory returns the user's sessions, newest first, at most
 	// limit of them (DefaultListLimit when <= 0, at most MaxListLimit).

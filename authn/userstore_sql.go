@@ -662,28 +662,47 @@ func (s *sqlUserStore) RecordSessionStart(ctx context.Context, rec SessionRecord
 	return nil
 }
 
-func (s *sqlUserStore) RecordSessionEnd(ctx context.Context, id string, at time.Time, reason string) error {
-	_, err := s.db.exec(ctx,
-		"UPDATE user_sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL",
+func (s *sqlUserStore) RecordSessionEnd(ctx context.Context, id string, at time.Time, reason string) (time.Time, error) {
+	started, err := s.endSessions(ctx,
+		"UPDATE user_sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL RETURNING created_at",
 		id, dbTime(at), nullIfEmpty(reason))
-	if err != nil {
-		return fmt.Errorf("authn: record session end: %w", err)
+	if err != nil || len(started) == 0 {
+		return time.Time{}, err
 	}
-	return nil
+	return started[0], nil
 }
 
-func (s *sqlUserStore) RecordSessionEndForUser(ctx context.Context, userID string, at time.Time, reason, exceptID string) (int, error) {
+func (s *sqlUserStore) RecordSessionEndForUser(ctx context.Context, userID string, at time.Time, reason, exceptID string) ([]time.Time, error) {
 	userID, ok := canonicalUUID(userID)
 	if !ok {
-		return 0, nil // names no user, so no sessions
+		return nil, nil // names no user, so no sessions
 	}
-	n, err := s.db.exec(ctx,
-		"UPDATE user_sessions SET ended_at = $2, end_reason = $3 WHERE user_id = $1 AND ended_at IS NULL AND id <> $4",
+	return s.endSessions(ctx,
+		"UPDATE user_sessions SET ended_at = $2, end_reason = $3 WHERE user_id = $1 AND ended_at IS NULL AND id <> $4 RETURNING created_at",
 		userID, dbTime(at), nullIfEmpty(reason), exceptID)
+}
+
+// endSessions runs an UPDATE … RETURNING created_at and collects the start
+// times of the sessions it ended, from which the caller learns how long
+// each one lasted.
+func (s *sqlUserStore) endSessions(ctx context.Context, query string, args ...any) ([]time.Time, error) {
+	rows, err := s.db.query(ctx, query, args...)
 	if err != nil {
-		return 0, fmt.Errorf("authn: record session end for user: %w", err)
+		return nil, fmt.Errorf("authn: record session end: %w", err)
 	}
-	return int(n), nil
+	defer rows.Close()
+	var started []time.Time
+	for rows.Next() {
+		var t time.Time
+		if err := rows.Scan(&t); err != nil {
+			return nil, fmt.Errorf("authn: record session end: %w", err)
+		}
+		started = append(started, t.UTC())
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("authn: record session end: %w", err)
+	}
+	return started, nil
 }
 
 func (s *sqlUserStore) SessionHistory(ctx context.Context, userID string, limit int) ([]SessionRecord, error) {

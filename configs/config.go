@@ -100,6 +100,9 @@ type Sessions struct {
 	// TouchInterval throttles idle-timeout slides to one store write per
 	// interval per session (0 writes on every request).
 	TouchInterval Duration `yaml:"touch_interval"`
+	// KeyPrefix starts every Redis key Portero writes (sessions "sess:",
+	// lockout counters "cnt:"), so deployments can share one Redis.
+	KeyPrefix string `yaml:"key_prefix"`
 }
 
 // Lockout is the failed-login policy.
@@ -206,6 +209,7 @@ func Default() Config {
 			CookieName:      "__Host-portero_session",
 			CookieSecure:    true,
 			TouchInterval:   Duration(15 * time.Second),
+			KeyPrefix:       "portero:",
 		},
 		Lockout: Lockout{
 			MaxAttempts: 5,

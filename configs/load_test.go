@@ -301,7 +301,7 @@ registration: sometimes
 		"portero.yaml:3: upstream.url: must be an absolute http(s) URL such as http://127.0.0.1:8000",
 		"portero.yaml:4: upstream.timeout: invalid duration \"soon\": want e.g. 30s, 60m, 12h or 365d",
 		"portero.yaml:8: routes[0].methods[0]: TRACE is never forwarded",
-		"portero.yaml:10: routes[1].mode: must be one of public, legacy, gateway, dual (got \"bogus\")",
+		"portero.yaml:10: routes[1].mode: must be one of public, legacy, gateway, dual, shadow (got \"bogus\")",
 		"portero.yaml:11: registration: must be one of open, admin, closed (got \"sometimes\")",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

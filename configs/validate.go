@@ -26,6 +26,9 @@ const (
 	ModeShadow = "shadow"
 )
 
+// Modes lists every route mode, in the order messages name them.
+var Modes = []string{ModePublic, ModeLegacy, ModeGateway, ModeDual, ModeShadow}
+
 // MinSecretKeyBytes is the shortest secret_key accepted: 256 bits, the size
 // the migration guide asks for.
 const MinSecretKeyBytes = 32
@@ -108,9 +111,7 @@ func (c Config) problems() []*Problem {
 	ch.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	ch.oneOf("log.format", c.Log.Format, "json", "console")
 
-	if c.DefaultMode != ModeShadow { // accepted, but kept out of the message the golden tests pin
-		ch.oneOf("default_mode", c.DefaultMode, ModePublic, ModeLegacy, ModeGateway, ModeDual)
-	}
+	ch.oneOf("default_mode", c.DefaultMode, Modes...)
 	c.checkRoutes(ch)
 	c.checkCookie(ch)
 	c.checkTLSAndUI(ch)
@@ -312,7 +313,6 @@ func HeaderKey(name string) string {
 }
 
 func (c Config) checkRoutes(ch *checker) {
-	modes := []string{ModePublic, ModeLegacy, ModeGateway, ModeDual}
 	taken := routeClaims{}
 	legacyUser := ""
 	if c.DefaultMode == ModeDual {
@@ -335,9 +335,9 @@ func (c Config) checkRoutes(ch *checker) {
 			}
 		}
 		if r.Mode == "" {
-			ch.add(k+".mode", "must be set: one of %s", strings.Join(modes, ", "))
-		} else if r.Mode != ModeShadow {
-			ch.oneOf(k+".mode", r.Mode, modes...)
+			ch.add(k+".mode", "must be set: one of %s", strings.Join(Modes, ", "))
+		} else {
+			ch.oneOf(k+".mode", r.Mode, Modes...)
 		}
 		listed := make(map[string]bool, len(r.Methods))
 		for j, m := range r.Methods {
@@ -671,6 +671,10 @@ func (c Config) checkCookie(ch *checker) {
 	}
 	if strings.HasPrefix(name, "__Host-") && !c.Sessions.CookieSecure {
 		ch.add("sessions.cookie_secure", "must be true while sessions.cookie_name starts with __Host- (browsers drop such cookies without Secure); rename the cookie for plain-HTTP development")
+	}
+	// Redis Cluster hash tags use braces; the stores put their own there.
+	if p := c.Sessions.KeyPrefix; p == "" || strings.ContainsAny(p, "{} \t\r\n") || len(p) > 64 {
+		ch.add("sessions.key_prefix", "must be 1 to 64 characters without braces or white space (got %q)", p)
 	}
 	if c.Sessions.TouchInterval < 0 || (c.Sessions.IdleTimeout > 0 && c.Sessions.TouchInterval >= c.Sessions.IdleTimeout) {
 		ch.add("sessions.touch_interval", "must be at least 0 and below sessions.idle_timeout (got %s)", c.Sessions.TouchInterval)

@@ -270,6 +270,24 @@ func (m *MemoryStore) Len() int {
 	return len(m.sessions)
 }
 
+// Count implements Store: the sessions alive now, whatever the sweeper has
+// not removed yet.
+func (m *MemoryStore) Count(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	nowMs := ms(m.st.now())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, s := range m.sessions {
+		if m.aliveAt(s, nowMs) {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Close stops the sweeper and waits for it, or for ctx. The store keeps
 // answering afterwards (nothing sweeps it any more). Close is idempotent.
 func (m *MemoryStore) Close(ctx context.Context) error {

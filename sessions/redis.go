@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -472,6 +474,44 @@ func (r *RedisStore) updateOne(ctx context.Context, cur Session, old string, fn 
 		old, _ = f[0].(string)
 	}
 	return ErrConflict
+}
+
+// Count implements Store. It walks the session keys with SCAN (never KEYS,
+// which would stall Redis), on every master of a cluster, so it costs a round
+// trip per thousand sessions: fine for a scrape every few seconds. Redis
+// expires idle sessions by their TTL, so the count is of live ones.
+func (r *RedisStore) Count(ctx context.Context) (int, error) {
+	pattern := globEscape(r.st.keyPrefix) + "s:*"
+	var total atomic.Int64
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			total.Add(1)
+		}
+		return iter.Err()
+	}
+	var err error
+	if cluster, ok := r.rdb.(*redis.ClusterClient); ok {
+		err = cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, r.rdb)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sessions: redis count: %w", err)
+	}
+	return int(total.Load()), nil
+}
+
+// globEscape quotes the characters SCAN MATCH treats as a pattern.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if strings.ContainsRune(`*?[]\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // Ping implements Store.

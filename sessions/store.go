@@ -59,6 +59,11 @@ type Store interface {
 	// concurrent update wins), so it must only set fields.
 	UpdateUser(ctx context.Context, userID string, fn func(*Session)) error
 
+	// Count returns how many sessions the store holds, for the active-sessions
+	// gauge. It may include sessions that died a moment ago and have not been
+	// removed yet; it is meant for a metrics scrape, not the request path.
+	Count(ctx context.Context) (int, error)
+
 	// Ping reports whether the store can serve requests (readiness).
 	Ping(ctx context.Context) error
 

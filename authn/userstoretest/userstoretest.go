@@ -1081,19 +1081,21 @@ func testSessions(t *testing.T, e env) {
 
 	// The first end wins.
 	end := t0.Add(30*time.Minute + time.Nanosecond*777)
-	if err := e.st.RecordSessionEnd(e.ctx, s1.ID, end, "logout"); err != nil {
+	started, err := e.st.RecordSessionEnd(e.ctx, s1.ID, end, "logout")
+	if err != nil {
 		t.Fatalf("RecordSessionEnd: %v", err)
 	}
-	if err := e.st.RecordSessionEnd(e.ctx, s1.ID, end.Add(time.Hour), "expired"); err != nil {
-		t.Fatalf("RecordSessionEnd again: %v", err)
+	wantTimePtr(t, "RecordSessionEnd's start", &started, ptr(norm(s1).CreatedAt))
+	if started, err := e.st.RecordSessionEnd(e.ctx, s1.ID, end.Add(time.Hour), "expired"); err != nil || !started.IsZero() {
+		t.Fatalf("RecordSessionEnd again = %v, %v; want the zero time: it ended nothing", started, err)
 	}
 	ended := norm(s1)
 	ended.EndedAt, ended.EndReason = ptr(µs(end)), "logout"
 	sameRecord(t, e.history(t, u.ID, 0)[2], ended)
 
 	// No history row (its start was lost): not an error.
-	if err := e.st.RecordSessionEnd(e.ctx, randomHex(t, 16), end, "logout"); err != nil {
-		t.Fatalf("RecordSessionEnd of an unknown session: %v", err)
+	if started, err := e.st.RecordSessionEnd(e.ctx, randomHex(t, 16), end, "logout"); err != nil || !started.IsZero() {
+		t.Fatalf("RecordSessionEnd of an unknown session = %v, %v", started, err)
 	}
 
 	if recs := e.history(t, u.ID, 2); len(recs) != 2 || recs[0].ID != s3.ID || recs[1].ID != s2.ID {
@@ -1119,14 +1121,14 @@ func testSessionEndForUser(t *testing.T, e env) {
 	}
 	done, keep, a, b := start(u.ID), start(u.ID), start(u.ID), start(u.ID)
 	theirs := start(other.ID)
-	if err := e.st.RecordSessionEnd(e.ctx, done, now, "logout"); err != nil {
+	if _, err := e.st.RecordSessionEnd(e.ctx, done, now, "logout"); err != nil {
 		t.Fatal(err)
 	}
 
 	t1 := now.Add(time.Minute)
-	n, err := e.st.RecordSessionEndForUser(e.ctx, u.ID, t1, "password_changed", keep)
-	if err != nil || n != 2 {
-		t.Fatalf("RecordSessionEndForUser(except keep) = %d, %v; want 2", n, err)
+	started, err := e.st.RecordSessionEndForUser(e.ctx, u.ID, t1, "password_changed", keep)
+	if err != nil || len(started) != 2 {
+		t.Fatalf("RecordSessionEndForUser(except keep) = %v, %v; want 2 start times", started, err)
 	}
 	byID := func(userID string) map[string]authn.SessionRecord {
 		m := map[string]authn.SessionRecord{}
@@ -1145,16 +1147,18 @@ func testSessionEndForUser(t *testing.T, e env) {
 	wantTimePtr(t, "EndedAt", recs[a].EndedAt, ptr(µs(t1)))
 	wantTimePtr(t, "EndedAt of the earlier end", recs[done].EndedAt, ptr(µs(now)))
 
-	n, err = e.st.RecordSessionEndForUser(e.ctx, strings.ToUpper(u.ID), t1.Add(time.Minute), "deactivated", "")
-	if err != nil || n != 1 {
-		t.Fatalf("RecordSessionEndForUser(all) = %d, %v; want 1", n, err)
+	started, err = e.st.RecordSessionEndForUser(e.ctx, strings.ToUpper(u.ID), t1.Add(time.Minute), "deactivated", "")
+	if err != nil || len(started) != 1 {
+		t.Fatalf("RecordSessionEndForUser(all) = %v, %v; want 1 start time", started, err)
 	}
+	kept := recs[keep].CreatedAt
+	wantTimePtr(t, "start of the kept session", &started[0], &kept)
 	if r := byID(u.ID)[keep]; r.EndReason != "deactivated" {
 		t.Fatalf("kept session: reason %q, want deactivated", r.EndReason)
 	}
 	for _, id := range []string{u.ID, uuid.NewString(), "not-a-uuid"} {
-		if n, err := e.st.RecordSessionEndForUser(e.ctx, id, t1, "again", ""); err != nil || n != 0 {
-			t.Fatalf("RecordSessionEndForUser(%q) = %d, %v; want 0", id, n, err)
+		if started, err := e.st.RecordSessionEndForUser(e.ctx, id, t1, "again", ""); err != nil || len(started) != 0 {
+			t.Fatalf("RecordSessionEndForUser(%q) = %v, %v; want none", id, started, err)
 		}
 	}
 	if r := byID(other.ID)[theirs]; r.EndedAt != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -68,10 +69,11 @@ func newApp(ctx context.Context, cfg configs.Config, getenv func(string) string,
 			return nil, fmt.Errorf("sessions.url: %w", err)
 		}
 		a.closers = append(a.closers, func(context.Context) error { return a.rdb.Close() })
-		if a.sessions, err = sessions.NewRedisStore(a.rdb, idle, abs, throttle); err != nil {
+		prefix := cfg.Sessions.KeyPrefix
+		if a.sessions, err = sessions.NewRedisStore(a.rdb, idle, abs, throttle, sessions.WithKeyPrefix(prefix+"sess:")); err != nil {
 			return nil, err
 		}
-		if a.counters, err = sessions.NewRedisCounters(a.rdb); err != nil {
+		if a.counters, err = sessions.NewRedisCounters(a.rdb, sessions.WithCounterKeyPrefix(prefix+"cnt:")); err != nil {
 			return nil, err
 		}
 	} else {
@@ -131,11 +133,17 @@ func newApp(ctx context.Context, cfg configs.Config, getenv func(string) string,
 	}
 	a.closers = append(a.closers, a.audit.Close)
 	audit.RegisterMetrics(a.metrics, a.audit)
-	if mem, ok := a.sessions.(*sessions.MemoryStore); ok {
-		a.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "portero_sessions_active", Help: "Live sessions in the in-process store.",
-		}, func() float64 { return float64(mem.Len()) }))
-	}
+	a.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "portero_sessions_active", Help: "Live sessions in the session store (all instances' when it is Redis); NaN when the store does not answer.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := a.sessions.Count(ctx)
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(n)
+	}))
 
 	a.svc = authn.NewService(authn.ServiceDeps{
 		Users: a.users, Sessions: a.sessions, Hasher: a.hasher, Lockout: lockout,

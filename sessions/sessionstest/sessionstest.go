@@ -87,6 +87,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentTouches", testConcurrentTouches},
 		{"ConcurrentCreateDelete", testConcurrentCreateDelete},
 		{"CancelledContext", testCancelledContext},
+		{"Count", testCount},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
@@ -431,6 +432,30 @@ func testDelete(t *testing.T, newStore NewStore) {
 		t.Fatalf("ListByUser after Delete = %+v, %v", l, err)
 	}
 	e.mustGet(t, other.Key())
+}
+
+func testCount(t *testing.T, newStore NewStore) {
+	e := setup(t, newStore, Params{})
+	count := func(want int) {
+		t.Helper()
+		if n, err := e.st.Count(e.ctx); err != nil || n != want {
+			t.Fatalf("Count = %d, %v; want %d", n, err, want)
+		}
+	}
+	count(0)
+	alice, bob := newUser(), newUser()
+	tok, _ := e.create(t, identity(alice))
+	e.create(t, identity(alice))
+	e.create(t, identity(bob))
+	count(3)
+	if err := e.st.Delete(e.ctx, tok.Key()); err != nil {
+		t.Fatal(err)
+	}
+	count(2)
+	if _, err := e.st.DeleteByUser(e.ctx, alice, ""); err != nil {
+		t.Fatal(err)
+	}
+	count(1)
 }
 
 func testListByUser(t *testing.T, newStore NewStore) {
