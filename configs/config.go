@@ -103,6 +103,10 @@ type Sessions struct {
 	// KeyPrefix starts every Redis key Portero writes (sessions "sess:",
 	// lockout counters "cnt:"), so deployments can share one Redis.
 	KeyPrefix string `yaml:"key_prefix"`
+	// CacheTTL keeps a validated Redis session in memory this long, so most
+	// requests cost no Redis round trip; revocations reach every instance's
+	// cache at once over pub/sub (0 turns the cache off).
+	CacheTTL Duration `yaml:"cache_ttl"`
 }
 
 // Lockout is the failed-login policy.
@@ -210,6 +214,7 @@ func Default() Config {
 			CookieSecure:    true,
 			TouchInterval:   Duration(15 * time.Second),
 			KeyPrefix:       "portero:",
+			CacheTTL:        Duration(2 * time.Second),
 		},
 		Lockout: Lockout{
 			MaxAttempts: 5,

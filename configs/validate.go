@@ -676,6 +676,9 @@ func (c Config) checkCookie(ch *checker) {
 	if p := c.Sessions.KeyPrefix; p == "" || strings.ContainsAny(p, "{} \t\r\n") || len(p) > 64 {
 		ch.add("sessions.key_prefix", "must be 1 to 64 characters without braces or white space (got %q)", p)
 	}
+	if c.Sessions.CacheTTL < 0 || c.Sessions.CacheTTL > Duration(time.Minute) || (c.Sessions.CacheTTL > 0 && c.Sessions.CacheTTL >= c.Sessions.IdleTimeout) {
+		ch.add("sessions.cache_ttl", "must be between 0 (off) and 1m, and below sessions.idle_timeout (got %s)", c.Sessions.CacheTTL)
+	}
 	if c.Sessions.TouchInterval < 0 || (c.Sessions.IdleTimeout > 0 && c.Sessions.TouchInterval >= c.Sessions.IdleTimeout) {
 		ch.add("sessions.touch_interval", "must be at least 0 and below sessions.idle_timeout (got %s)", c.Sessions.TouchInterval)
 	}

@@ -61,6 +61,8 @@ func TestValidationRules(t *testing.T) {
 		{"sessions.absolute_timeout zero", "sessions:\n  absolute_timeout: 0s\n", "sessions.absolute_timeout", 2, "positive"},
 		{"sessions.key_prefix empty", "sessions:\n  key_prefix: \"\"\n", "sessions.key_prefix", 2, "1 to 64 characters"},
 		{"sessions.key_prefix hash tag", "sessions:\n  key_prefix: \"p{x}:\"\n", "sessions.key_prefix", 2, "without braces"},
+		{"sessions.cache_ttl long", "sessions:\n  cache_ttl: 5m\n", "sessions.cache_ttl", 2, "between 0 (off) and 1m"},
+		{"sessions.cache_ttl negative", "sessions:\n  cache_ttl: -1s\n", "sessions.cache_ttl", 2, "between 0 (off) and 1m"},
 		{"sessions.touch_interval over idle", "sessions:\n  touch_interval: 2h\n", "sessions.touch_interval", 2, "below sessions.idle_timeout"},
 		{"idle over absolute", "sessions:\n  idle_timeout: 2h\n  absolute_timeout: 1h\n", "sessions.idle_timeout", 2, "must not exceed"},
 		{"idle default over absolute", "sessions:\n  absolute_timeout: 30m\n", "sessions.idle_timeout", 1, "must not exceed"},

@@ -117,7 +117,12 @@ func newStack(tb testing.TB, o stackOptions) *stack {
 	if o.backend.redis {
 		rdb, prefix := testRedis(tb)
 		sessOpts = append(sessOpts, sessions.WithKeyPrefix(prefix+"sess:"))
-		if st.sessions, err = sessions.NewRedisStore(rdb, e2eIdle, e2eAbsolute, sessOpts...); err != nil {
+		redisStore, err := sessions.NewRedisStore(rdb, e2eIdle, e2eAbsolute, sessOpts...)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		// In front of it the session cache, as cmd/portero puts it.
+		if st.sessions, err = sessions.NewCachedRedisStore(redisStore, rdb, 2*time.Second); err != nil {
 			tb.Fatal(err)
 		}
 		if counters, err = sessions.NewRedisCounters(rdb, sessions.WithCounterKeyPrefix(prefix+"cnt:")); err != nil {

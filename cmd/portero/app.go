@@ -70,8 +70,18 @@ func newApp(ctx context.Context, cfg configs.Config, getenv func(string) string,
 		}
 		a.closers = append(a.closers, func(context.Context) error { return a.rdb.Close() })
 		prefix := cfg.Sessions.KeyPrefix
-		if a.sessions, err = sessions.NewRedisStore(a.rdb, idle, abs, throttle, sessions.WithKeyPrefix(prefix+"sess:")); err != nil {
+		store, err := sessions.NewRedisStore(a.rdb, idle, abs, throttle, sessions.WithKeyPrefix(prefix+"sess:"))
+		if err != nil {
 			return nil, err
+		}
+		a.sessions = store
+		if ttl := cfg.Sessions.CacheTTL.D(); ttl > 0 {
+			cached, err := sessions.NewCachedRedisStore(store, a.rdb, ttl)
+			if err != nil {
+				return nil, err
+			}
+			registerCacheMetrics(a.metrics, cached)
+			a.sessions = cached
 		}
 		if a.counters, err = sessions.NewRedisCounters(a.rdb, sessions.WithCounterKeyPrefix(prefix+"cnt:")); err != nil {
 			return nil, err
@@ -271,4 +281,24 @@ func (r routeAuditor) Healthy() error {
 		return nil
 	}
 	return r.Writer.Healthy()
+}
+
+// registerCacheMetrics exports the session cache's counters.
+func registerCacheMetrics(reg prometheus.Registerer, c *sessions.CachedStore) {
+	counter := func(name, help string, v func(sessions.CacheStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v(c.Stats())) })
+	}
+	reg.MustRegister(
+		counter("portero_session_cache_hits_total", "Session checks answered from the local cache.", func(s sessions.CacheStats) uint64 { return s.Hits }),
+		counter("portero_session_cache_misses_total", "Session checks that went to Redis.", func(s sessions.CacheStats) uint64 { return s.Misses }),
+		counter("portero_session_cache_invalidations_total", "Session changes broadcast to every instance's cache.", func(s sessions.CacheStats) uint64 { return s.Broadcasts }),
+		counter("portero_session_cache_ack_timeouts_total", "Broadcasts some instance did not acknowledge in time (its copies expire with the cache TTL).", func(s sessions.CacheStats) uint64 { return s.AckTimeouts }),
+		counter("portero_session_cache_resets_total", "Times the cache was emptied because its invalidation subscription went down or came up.", func(s sessions.CacheStats) uint64 { return s.Resets }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "portero_session_cache_subscribed", Help: "1 while invalidations arrive and the cache serves; 0 while it is bypassed."}, func() float64 {
+			if c.Stats().Subscribed {
+				return 1
+			}
+			return 0
+		}),
+	)
 }

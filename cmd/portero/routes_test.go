@@ -209,6 +209,32 @@ log: {level: error}
 	if code, body := do("GET", ib.public+"/users/me", tok.AccessToken, ""); code != 200 || !strings.Contains(body, adminEmail) {
 		t.Fatalf("a's session on b: %d %s", code, body)
 	}
+	// Each instance keeps validated sessions in memory for a moment
+	// (sessions.cache_ttl); a logout on a still ends the session on b's
+	// very next request, b's copy notwithstanding.
+	for i := range 10 {
+		code, body := do("POST", ia.public+"/auth/login", "", `{"username":"`+adminEmail+`","password":"Adm1n-Pass-2026!"}`)
+		var s struct {
+			AccessToken string `json:"access_token"`
+		}
+		if err := json.Unmarshal([]byte(body), &s); code != 200 || err != nil {
+			t.Fatalf("login #%d: %d %s", i, code, body)
+		}
+		for range 3 {
+			if code, _ := do("GET", ib.public+"/users/me", s.AccessToken, ""); code != 200 {
+				t.Fatalf("session #%d on b before the logout: %d", i, code)
+			}
+		}
+		if code, body := do("POST", ia.public+"/auth/logout", s.AccessToken, ""); code/100 != 2 {
+			t.Fatalf("logout #%d on a: %d %s", i, code, body)
+		}
+		if code, _ := do("GET", ib.public+"/users/me", s.AccessToken, ""); code != 401 {
+			t.Fatalf("session #%d on b right after its logout on a: %d, want 401", i, code)
+		}
+	}
+	if hits := scrapeMetrics(t, ib.ops).value("portero_session_cache_hits_total"); hits < 10 {
+		t.Fatalf("b answered only %v session checks from its cache: the logouts above proved nothing", hits)
+	}
 	// gateway: no session, no entry, on both.
 	for _, in := range []instance{ia, ib} {
 		if code, _ := do("GET", in.public+"/api/samples/1", "", ""); code != 401 {
