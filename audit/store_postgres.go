@@ -116,7 +116,7 @@ func (s *pgStore) Query(ctx context.Context, f Filter) ([]Event, string, error) 
 		upper := prefix[:len(prefix)-1] + "/"
 		cond := `(action COLLATE "C" >= ` + b.arg(prefix) + ` AND action COLLATE "C" < ` + b.arg(upper) + ")"
 		if exact != "" {
-			cond = "(action = " + b.arg(exact) + " OR " + cond + ")"
+			cond = `(action COLLATE "C" = ` + b.arg(exact) + " OR " + cond + ")"
 		}
 		b.where(cond)
 	}
