@@ -411,6 +411,12 @@ func (p PostgresLegacySource) Each(ctx context.Context, fn func(LegacyUser) erro
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 5 * time.Second
 	}
+	// The query only reads. The extended protocol takes one statement, so
+	// "SELECT …; COMMIT; DELETE …" cannot end the read-only transaction
+	// (the simple protocol, which a URL may ask for, would run all three),
+	// and the session itself starts read-only.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec
+	cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %s", ErrLegacySource, storage.Redact(p.URL), scrub(err.Error(), cfg.Password))

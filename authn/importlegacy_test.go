@@ -220,7 +220,7 @@ func TestImportLegacyUsers(t *testing.T) {
 
 func TestImportLegacyQueryShape(t *testing.T) {
 	t.Parallel()
-	url, _ := legacyDB(t)
+	url, conn := legacyDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	each := func(q string) error {
@@ -239,6 +239,18 @@ func TestImportLegacyQueryShape(t *testing.T) {
 	// The source is only read: a writing query fails in its READ ONLY transaction.
 	if err := each("UPDATE users SET email = 'x' RETURNING id, email, hashed_password"); !errors.Is(err, authn.ErrLegacySource) {
 		t.Errorf("a writing query: %v, want ErrLegacySource", err)
+	}
+	// Nor can a second statement end that transaction and write, even when
+	// the URL asks for the simple protocol (which runs every statement).
+	for _, u := range []string{url, url + "&default_query_exec_mode=simple_protocol"} {
+		err := authn.PostgresLegacySource{URL: u, Query: "SELECT id, email, hashed_password FROM users; COMMIT; DELETE FROM users"}.Each(ctx, func(authn.LegacyUser) error { return nil })
+		if err == nil {
+			t.Errorf("%s: a query that commits and deletes ran", u)
+		}
+	}
+	var left int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&left); err != nil || left != 10 {
+		t.Fatalf("the source has %d users after the import's queries (%v), want 10", left, err)
 	}
 	// Ids of any integer-like type, flags of any boolean-like type; a row
 	// that does not convert is reported, not fatal.

@@ -103,8 +103,17 @@ func (p *Progress) Migration() MigrationSnapshot {
 // credentialKind classifies a request by header inspection alone (no store
 // lookup, so public and legacy routes stay cheap): Portero's session cookie
 // or a Portero-signed bearer, another bearer, or nothing. A dead session
-// still counts as Portero's: the client has moved over.
+// still counts as Portero's: the client has moved over. The cookie is looked
+// at first, as authentication does, so a request carrying both counts the
+// same on every kind of route. Inspection cannot tell a forged cookie from
+// a real one; on gateway, dual and shadow routes the authentication result
+// is counted instead.
 func credentialKind(r *http.Request, cookieName string, ownToken func(string) bool) string {
+	if cookieName != "" {
+		if _, err := r.Cookie(cookieName); err == nil {
+			return CredentialPortero
+		}
+	}
 	for _, v := range r.Header.Values("Authorization") {
 		tok, ok := bearerToken(v)
 		if !ok {
@@ -114,11 +123,6 @@ func credentialKind(r *http.Request, cookieName string, ownToken func(string) bo
 			return CredentialPortero
 		}
 		return CredentialLegacy
-	}
-	if cookieName != "" {
-		if _, err := r.Cookie(cookieName); err == nil {
-			return CredentialPortero
-		}
 	}
 	return CredentialNone
 }

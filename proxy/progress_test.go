@@ -23,7 +23,7 @@ func TestCredentialKind(t *testing.T) {
 		{"portero bearer", []string{"Bearer mine"}, "", CredentialPortero},
 		{"lower-case scheme", []string{"bearer mine"}, "", CredentialPortero},
 		{"legacy bearer", []string{"Bearer theirs"}, "", CredentialLegacy},
-		{"legacy bearer beside a session cookie", []string{"Bearer theirs"}, "sess", CredentialLegacy},
+		{"legacy bearer beside a session cookie: the cookie, as authentication reads it", []string{"Bearer theirs"}, "sess", CredentialPortero},
 		{"basic auth", []string{"Basic dXNlcjpwdw=="}, "", CredentialNone},
 	}
 	for _, tc := range cases {

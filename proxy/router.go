@@ -3,10 +3,12 @@ package proxy
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,6 +75,8 @@ type Router struct {
 	forward http.Handler
 	opts    RouterOptions
 	log     *zap.Logger
+
+	anonymousShadow shadowTally
 }
 
 // RouterOptions are the router's settings.
@@ -181,7 +185,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if sw != nil && sw.status != 0 {
 		status = sw.status
 	}
-	rt.record(r, route, id, audit.ActionProxyAccess, status, "", start)
+	rt.record(r, route, id, audit.ActionProxyAccess, status, "", start, nil)
 }
 
 // mint prepares the tokens the forwarder sends upstream for this identity.
@@ -227,7 +231,11 @@ func (rt *Router) rehearse(r *http.Request, route *Route, start time.Time) *Iden
 	if rt.auth == nil {
 		return nil
 	}
-	got, err := rt.auth.Session(r.Context(), r, false)
+	// A rehearsal must not slow the legacy traffic it watches: a store that
+	// hangs counts as auth_unavailable after a moment.
+	ctx, cancel := context.WithTimeout(r.Context(), rehearsalTimeout)
+	got, err := rt.auth.Session(ctx, r.WithContext(ctx), false)
+	cancel()
 	decision, status := "allow", http.StatusOK
 	switch {
 	case err != nil:
@@ -241,18 +249,68 @@ func (rt *Router) rehearse(r *http.Request, route *Route, start time.Time) *Iden
 		}
 	}
 	rt.opts.Metrics.shadowDecision(route.Name, decision)
-	if decision != "allow" {
-		var who *Identity
-		if err == nil {
-			who = &got
-		}
+	switch {
+	case decision == "allow":
+	case err == nil:
+		// A known user gateway would refuse (role, permission): one row
+		// each, since who they are is what the operator needs to see.
 		// status is what gateway would have answered, not what was sent.
-		rt.record(r, route, who, ActionShadowDenied, status, decision, start)
+		rt.record(r, route, &got, ActionShadowDenied, status, decision, start, nil)
+	default:
+		// Anonymous would-be denials are most of a rehearsal's traffic and
+		// anyone can make more: a row per route and reason per
+		// shadowSummaryEvery, with the count since the last one, so the
+		// trail cannot be flooded through a route that refuses nobody. The
+		// metric has every one.
+		if n := rt.anonymousShadow.add(route.Name+" "+decision, start); n > 0 {
+			rt.record(r, route, nil, ActionShadowDenied, status, decision, start, map[string]any{"count": n, "summary": true})
+		}
 	}
 	if err != nil {
 		return nil
 	}
 	return &got
+}
+
+// rehearsalTimeout bounds a shadow route's session lookup.
+const rehearsalTimeout = 100 * time.Millisecond
+
+// shadowSummaryEvery is how often an anonymous shadow denial of one route
+// and reason is audited, with the count since the last row.
+const shadowSummaryEvery = time.Minute
+
+// shadowTally counts events per key and says when a summary is due.
+type shadowTally struct {
+	mu     sync.Mutex
+	counts map[string]*tallyEntry
+}
+
+type tallyEntry struct {
+	n    int
+	last time.Time
+}
+
+// add counts one event under key at now and returns the count to report
+// if a summary is due (the first event, then one per shadowSummaryEvery),
+// else 0.
+func (t *shadowTally) add(key string, now time.Time) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.counts == nil {
+		t.counts = make(map[string]*tallyEntry)
+	}
+	e := t.counts[key]
+	if e == nil {
+		e = &tallyEntry{}
+		t.counts[key] = e
+	}
+	e.n++
+	if !e.last.IsZero() && now.Sub(e.last) < shadowSummaryEvery {
+		return 0
+	}
+	n := e.n
+	e.n, e.last = 0, now
+	return n
 }
 
 // countCredential counts the credential kind of a request for migration
@@ -304,7 +362,7 @@ func (rt *Router) refuse(w http.ResponseWriter, r *http.Request, route *Route, e
 		code, bearerErr = "SESSION_EXPIRED", `, error="invalid_token"`
 	}
 	if route.Audit {
-		rt.record(r, route, nil, audit.ActionProxyDenied, http.StatusUnauthorized, strings.ToLower(code), start)
+		rt.record(r, route, nil, audit.ActionProxyDenied, http.StatusUnauthorized, strings.ToLower(code), start, nil)
 	}
 	if rt.wantsRedirect(r, route) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -363,12 +421,12 @@ func (rt *Router) deny(w http.ResponseWriter, r *http.Request, route *Route, id 
 	if info := infoFrom(r.Context()); info != nil {
 		info.userID, info.denial = id.UserID, reason
 	}
-	rt.record(r, route, &id, audit.ActionProxyDenied, http.StatusForbidden, reason, start)
+	rt.record(r, route, &id, audit.ActionProxyDenied, http.StatusForbidden, reason, start, nil)
 	WriteError(w, r, http.StatusForbidden, "FORBIDDEN")
 }
 
 // record writes an access or denial row; the queue never blocks the request.
-func (rt *Router) record(r *http.Request, route *Route, id *Identity, action string, status int, reason string, start time.Time) {
+func (rt *Router) record(r *http.Request, route *Route, id *Identity, action string, status int, reason string, start time.Time, extra map[string]any) {
 	if rt.audit == nil {
 		return
 	}
@@ -384,6 +442,7 @@ func (rt *Router) record(r *http.Request, route *Route, id *Identity, action str
 	if reason != "" {
 		details["reason"] = reason
 	}
+	maps.Copy(details, extra)
 	ev := audit.Event{
 		Action: action, Resource: "route", ResourceID: route.Name,
 		IP: ClientAddr(r.Context()).String(), UserAgent: r.UserAgent(), Details: details,

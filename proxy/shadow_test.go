@@ -192,6 +192,36 @@ func TestShadowRoute(t *testing.T) {
 	}
 }
 
+// TestShadowDenialsCannotFloodTheTrail: anonymous would-be denials are
+// audited as one summary row per route and reason per minute (the metric
+// counts each), while denials of known users are audited one by one.
+func TestShadowDenialsCannotFloodTheTrail(t *testing.T) {
+	t.Parallel()
+	rig := newShadowRig(t, []configs.Route{{Path: "/api/samples", Mode: "shadow", Roles: []string{"analyst"}}})
+	for range 40 {
+		rig.get(t, "/api/samples/1", "", nil)
+		rig.get(t, "/api/samples/1", "viewer", nil)
+	}
+	var anonymous, known int
+	for _, ev := range rig.audit.byAction(ActionShadowDenied) {
+		switch ev.Details["reason"] {
+		case "no_credentials":
+			anonymous++
+			if ev.Details["summary"] != true || ev.Details["count"] != 1 {
+				t.Errorf("the first anonymous denial's row: %v, want summary with count 1", ev.Details)
+			}
+		case "role":
+			known++
+		}
+	}
+	if anonymous != 1 || known != 40 {
+		t.Errorf("audited %d anonymous and %d known-user would-be denials, want 1 and 40", anonymous, known)
+	}
+	if got := counterValue(t, rig.metrics.shadow.WithLabelValues("/api/samples", "no_credentials")); got != 40 {
+		t.Errorf("portero_shadow_decisions_total{decision=no_credentials} = %v, want 40", got)
+	}
+}
+
 // HeaderKeyForTest is configs.HeaderKey: '_' read as '-', lower case.
 func HeaderKeyForTest(h string) string { return configs.HeaderKey(h) }
 
@@ -235,4 +265,26 @@ func counterValue(t testing.TB, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+func TestShadowTallySummarisesPerMinute(t *testing.T) {
+	t.Parallel()
+	var tally shadowTally
+	t0 := time.Now()
+	for _, step := range []struct {
+		at   time.Duration
+		key  string
+		want int
+	}{
+		{0, "r no_credentials", 1},
+		{10 * time.Second, "r no_credentials", 0},
+		{0, "r invalid_credentials", 1}, // its own key
+		{30 * time.Second, "r no_credentials", 0},
+		{shadowSummaryEvery + time.Second, "r no_credentials", 3},
+		{shadowSummaryEvery + 2*time.Second, "r no_credentials", 0},
+	} {
+		if got := tally.add(step.key, t0.Add(step.at)); got != step.want {
+			t.Fatalf("add(%q) at +%v = %d, want %d", step.key, step.at, got, step.want)
+		}
+	}
 }

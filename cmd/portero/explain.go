@@ -36,7 +36,12 @@ func cmdRoutesExplain(ctx context.Context, args []string, getenv func(string) st
 		fmt.Fprint(stderr, explainUsage)
 		return 2
 	}
+	// Routes match the path alone: a query or fragment pasted with it must
+	// not make the path look like another.
 	method, path := strings.ToUpper(positional[0]), positional[1]
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
 	a, code := cliApp(ctx, "routes", *cfgPath, getenv, stderr)
 	if code != 0 {
 		return code

@@ -32,6 +32,7 @@ func TestRoutesExplain(t *testing.T) {
 		want []string
 	}{
 		{"file route", []string{"GET", "/api/samples/7"}, []string{"route:  /api/samples", "mode:   shadow", "source: file", "roles:  any of admin"}},
+		{"query string pasted with the path", []string{"GET", "/api/samples?id=1#top"}, []string{"route:  /api/samples", "mode:   shadow"}},
 		{"default", []string{"post", "/elsewhere"}, []string{"route:  default", "mode:   legacy"}},
 		{"refused path", []string{"GET", "/static/../api/samples"}, []string{"refused with 400 INVALID_PATH"}},
 		{"allowed user", []string{"GET", "/api/samples", "--user", "boss@example.com"}, []string{"gateway would: allow", "now (shadow)"}},

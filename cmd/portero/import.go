@@ -64,6 +64,9 @@ func cmdImportLegacy(ctx context.Context, args []string, getenv func(string) str
 	rep, err := a.svc.ImportLegacy(ctx, authn.PostgresLegacySource{URL: *from, Query: *query},
 		authn.ImportOptions{DryRun: *dryRun, DefaultRole: *defaultRole}, cliOperator(getenv), cliMeta)
 	printImportReport(stdout, rep, *verbose)
+	if rep.Updated > 0 && !rep.DryRun && a.cfg.Sessions.Driver() == "memory" {
+		fmt.Fprintln(stderr, "note: with memory:// sessions the live sessions are in the running server: updated users keep theirs until they expire or the server restarts")
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "portero users import-legacy: %s\n", scrubPasswords(err.Error(), *from))
 		if rep.Created+rep.Updated > 0 && !rep.DryRun {
