@@ -18,6 +18,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -43,6 +44,10 @@ func main() {
 	rp := &httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() },
 		Transport: tr,
+		// Without a pool ReverseProxy allocates a 32 KiB copy buffer per
+		// response, which at these rates is most of the garbage collector's
+		// work; Portero pools them, and so must the ceiling.
+		BufferPool: &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}},
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -52,3 +57,9 @@ func main() {
 	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	log.Fatal(srv.Serve(ln))
 }
+
+// bufferPool reuses ReverseProxy's copy buffers.
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get() []byte  { return *(p.pool.Get().(*[]byte)) }
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
