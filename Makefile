@@ -18,10 +18,10 @@ FUZZTIME ?= 15s
 
 BINARIES := bin/portero bin/demo-upstream
 
-.PHONY: help build run test bench lint fuzz docker clean
+.PHONY: help build run test bench bench-quick lint fuzz docker clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 # Phony, not tracking Go sources: go build already knows what changed
 # and is quick when nothing did.
@@ -36,8 +36,11 @@ run: build ## demo-upstream in the background, portero serve --config configs/de
 test: ## go test -race ./... with PostgreSQL and Redis (GOTESTFLAGS, RACE=0)
 	bash scripts/test.sh
 
-bench: ## go test -bench . -benchmem ./... with the services ready (BENCH, BENCHTIME, BENCHCOUNT)
+bench: ## micro-benchmarks, then the load harness's table (BENCH_QUICK, BENCH_PROFILE=dir, BENCH, BENCHTIME)
 	bash scripts/bench.sh
+
+bench-quick: ## the load harness alone, in under two minutes (BENCH_PROFILE=dir)
+	BENCH_QUICK=1 bash scripts/bench.sh
 
 lint: ## gofmt check, go vet, staticcheck (installed into .tmp/bin)
 	bash scripts/lint.sh

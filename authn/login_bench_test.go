@@ -20,6 +20,7 @@ import (
 // in PostgreSQL) against the raw argon2id verification it contains. The
 // difference is Portero's overhead outside hashing (issue 3: <= 10%).
 func BenchmarkLoginVsRawHash(b *testing.B) {
+	b.ReportAllocs()
 	ctx := context.Background()
 	db := storagetest.NewPostgres(b)
 	rdb, prefix := counterstest.RedisClient(b)

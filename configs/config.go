@@ -36,6 +36,17 @@ type Config struct {
 	TLS TLS `yaml:"tls"`
 	// UI brands Portero's own sign-in, sign-out and password pages.
 	UI UI `yaml:"ui"`
+	// Debug turns on diagnostics for operators, on the ops listener only.
+	Debug Debug `yaml:"debug"`
+}
+
+// Debug holds diagnostics that are off by default.
+type Debug struct {
+	// Pprof serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/ on the ops listener, for `go tool pprof` and the load
+	// harness. Off by default: a CPU profile costs a few percent while it
+	// runs, and the heap profile names internal functions.
+	Pprof bool `yaml:"pprof"`
 }
 
 // TLS names the public listener's certificate and key (PEM files; the

@@ -38,6 +38,7 @@ import (
 // saw answered minus rows stored, which must be 0 or less (a request cut by
 // the end of a round can be stored without being counted).
 func BenchmarkLoadAuditedVsUnaudited(b *testing.B) {
+	b.ReportAllocs()
 	b.Run("postgres", func(b *testing.B) {
 		db := storagetest.NewPostgres(b)
 		benchAudited(b, audit.NewStore(db), func() int {

@@ -17,6 +17,7 @@ import (
 // machine noise hits both alike. Run with -benchtime=1x (make bench does).
 // Issue 4's target: ratio >= 0.85 and p99_added_ms <= 1.5.
 func BenchmarkLoadGatewayVsBare(b *testing.B) {
+	b.ReportAllocs()
 	up := proxy.BenchUpstream()
 	defer up.Close()
 	bare := proxy.BareProxy(up.URL)

@@ -62,6 +62,7 @@ func benchLogger() *zap.Logger {
 // with a bare ReverseProxy at 10 concurrent clients. Rounds alternate so
 // machine noise hits both alike. Run with -benchtime=1x (make bench does).
 func BenchmarkLoadLegacyVsBare(b *testing.B) {
+	b.ReportAllocs()
 	up := benchUpstream()
 	defer up.Close()
 	bare := bareProxy(up.URL)

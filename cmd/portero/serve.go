@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"time"
 
@@ -127,6 +128,15 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 	ops.Handle("/-/healthz", health)
 	ops.Handle("/-/readyz", health)
 	ops.Handle("/-/metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{}))
+	if cfg.Debug.Pprof {
+		// Registered by hand: the package's init only fills
+		// http.DefaultServeMux, which Portero never serves.
+		ops.HandleFunc("/debug/pprof/", pprof.Index)
+		ops.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		ops.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		ops.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		ops.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 
 	publicLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// These keep the load harness's helpers honest in the plain test run; the
+// harness itself (loadharness_test.go) runs only with -tags loadharness.
+
+func TestLoadGenPercentile(t *testing.T) {
+	t.Parallel()
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	var lat []time.Duration
+	for i := 1; i <= 1000; i++ {
+		lat = append(lat, ms(i))
+	}
+	for _, tc := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, ms(500)}, {0.99, ms(990)}, {0.999, ms(999)}, {1, ms(1000)}, {0, ms(1)}} {
+		if got := percentile(lat, tc.q); got != tc.want {
+			t.Errorf("percentile(1..1000 ms, %v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	if got := percentile([]time.Duration{ms(7)}, 0.999); got != ms(7) {
+		t.Errorf("one sample: %v", got)
+	}
+	if got := percentile(nil, 0.5); got != 0 {
+		t.Errorf("no samples: %v", got)
+	}
+	// summarize sorts before it reads the percentiles.
+	r := summarize([]time.Duration{ms(3), ms(1), ms(2)}, 1, time.Second, "x")
+	if r.p50 != ms(2) || r.p99 != ms(3) || r.rps != 3 || r.errors != 1 {
+		t.Errorf("summarize: %+v", r)
+	}
+}
+
+func TestLoadGenMedian(t *testing.T) {
+	t.Parallel()
+	xs := []float64{5, 1, 3}
+	if got := median(xs); got != 3 {
+		t.Errorf("median odd = %v", got)
+	}
+	if xs[0] != 5 {
+		t.Error("median changed its input")
+	}
+	if got := median([]float64{4, 1, 3, 2}); got != 2.5 {
+		t.Errorf("median even = %v", got)
+	}
+	if got := median(nil); got != 0 {
+		t.Errorf("median none = %v", got)
+	}
+	m := medianRun([]loadRun{{rps: 100, p99: 9, errors: 1}, {rps: 300, p99: 1}, {rps: 200, p99: 5, errors: 2}})
+	if m.rps != 200 || m.p99 != 5 || m.errors != 3 {
+		t.Errorf("medianRun: %+v", m)
+	}
+}
+
+func TestLoadGenTable(t *testing.T) {
+	t.Parallel()
+	rows := []tableRow{
+		{name: "bare proxy", conns: 50, rps: 12345.6, p50: 1500 * time.Microsecond, p99: 4 * time.Millisecond, p999: 9 * time.Millisecond, rssMiB: 12.25, ratio: 1},
+		{name: "raw argon2id", rps: 59, errors: -1},
+	}
+	text := formatText(rows)
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("text table:\n%s", text)
+	}
+	for _, l := range lines[1:] {
+		if utf8.RuneCountInString(l) != utf8.RuneCountInString(lines[0]) {
+			t.Errorf("columns not aligned:\n%s", text)
+		}
+	}
+	for _, want := range []string{"12346", "1.50 ms", "9.00 ms", "12.2", "1.00×"} {
+		if !strings.Contains(lines[1], want) {
+			t.Errorf("bare row lacks %q: %s", want, lines[1])
+		}
+	}
+	if strings.Count(lines[2], "—") != 7 {
+		t.Errorf("unmeasured cells should be dashes: %s", lines[2])
+	}
+	md := formatMarkdown(rows)
+	if !strings.HasPrefix(md, "| row | conns | req/s |") || !strings.Contains(md, "| raw argon2id | — | 59 | — |") {
+		t.Errorf("markdown table:\n%s", md)
+	}
+}
+
+func TestLoadGenDrive(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%10 == 0 {
+			w.WriteHeader(http.StatusTeapot)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	r := driveLoad(2, 200*time.Millisecond, http.StatusOK, func(ctx context.Context, _ int) *http.Request {
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+		return req
+	})
+	if r.requests == 0 || r.errors == 0 || r.firstErr != "status 418" || r.rps <= 0 || r.p50 <= 0 || r.p999 < r.p50 {
+		t.Errorf("driveLoad: %+v", r)
+	}
+}

@@ -1,0 +1,237 @@
+package main
+
+// The load generator and the reporting of the load harness
+// (loadharness_test.go, built with -tags loadharness). They live in a file
+// without the tag so that the plain test run keeps them compiling and checks
+// their arithmetic (TestLoadGen*), while the slow harness itself runs only
+// from `make bench`.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+)
+
+// loadRun is one timed closed-loop run: its throughput and latency figures.
+type loadRun struct {
+	requests int // answered with the expected status
+	errors   int // failed, or answered with another status
+	elapsed  time.Duration
+	rps      float64
+	p50      time.Duration
+	p99      time.Duration
+	p999     time.Duration
+	firstErr string // the first failure, to say what went wrong
+}
+
+// driveLoad keeps conns clients busy for d, each on its own keep-alive
+// connection sending its next request as soon as the previous answer has
+// been read (a closed loop, like the issue's reference measurements).
+// newRequest makes worker w's next request; an answer with another status
+// than want counts as an error. Latencies of successful requests are kept in
+// full and sorted, so the percentiles are exact.
+func driveLoad(conns int, d time.Duration, want int, newRequest func(ctx context.Context, w int) *http.Request) loadRun {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		all      []time.Duration
+		errs     int
+		firstErr string
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	for w := range conns {
+		wg.Go(func() {
+			// One transport per worker: exactly one connection each, as a
+			// load generator with N connections means.
+			tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true, Proxy: nil}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			lat := make([]time.Duration, 0, 1<<14)
+			e, first := 0, ""
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				res, err := client.Do(newRequest(ctx, w))
+				if err != nil {
+					if ctx.Err() == nil {
+						e++
+						if first == "" {
+							first = err.Error()
+						}
+					}
+					continue
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != want {
+					e++
+					if first == "" {
+						first = fmt.Sprintf("status %d", res.StatusCode)
+					}
+					continue
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			errs += e
+			if firstErr == "" {
+				firstErr = first
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return summarize(all, errs, time.Since(start), firstErr)
+}
+
+// summarize turns the latencies of one run into its figures; lat is sorted
+// in place.
+func summarize(lat []time.Duration, errs int, elapsed time.Duration, firstErr string) loadRun {
+	slices.Sort(lat)
+	r := loadRun{requests: len(lat), errors: errs, elapsed: elapsed, firstErr: firstErr,
+		p50: percentile(lat, 0.50), p99: percentile(lat, 0.99), p999: percentile(lat, 0.999)}
+	if elapsed > 0 {
+		r.rps = float64(len(lat)) / elapsed.Seconds()
+	}
+	return r
+}
+
+// percentile is the nearest-rank percentile of sorted latencies: the
+// smallest value that at least q of the samples do not exceed. Zero for no
+// samples.
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// median of xs (the mean of the middle two for an even count); xs is not
+// changed. Zero for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// medianRun combines the rounds of one row: the median of each figure
+// across rounds (so one noisy round moves nothing) and the errors summed.
+func medianRun(runs []loadRun) loadRun {
+	pick := func(f func(loadRun) float64) float64 {
+		v := make([]float64, len(runs))
+		for i, r := range runs {
+			v[i] = f(r)
+		}
+		return median(v)
+	}
+	dur := func(f func(loadRun) time.Duration) time.Duration {
+		return time.Duration(pick(func(r loadRun) float64 { return float64(f(r)) }))
+	}
+	m := loadRun{
+		rps:  pick(func(r loadRun) float64 { return r.rps }),
+		p50:  dur(func(r loadRun) time.Duration { return r.p50 }),
+		p99:  dur(func(r loadRun) time.Duration { return r.p99 }),
+		p999: dur(func(r loadRun) time.Duration { return r.p999 }),
+	}
+	for _, r := range runs {
+		m.requests += r.requests
+		m.errors += r.errors
+		m.elapsed += r.elapsed
+		if m.firstErr == "" {
+			m.firstErr = r.firstErr
+		}
+	}
+	return m
+}
+
+// tableRow is one line of the harness's table. Zero durations, RSS and
+// ratio print as "—" (not measured for that row); so does errors < 0.
+type tableRow struct {
+	name   string
+	conns  int
+	rps    float64
+	p50    time.Duration
+	p99    time.Duration
+	p999   time.Duration
+	errors int
+	rssMiB float64
+	ratio  float64
+}
+
+var tableHeader = []string{"row", "conns", "req/s", "p50", "p99", "p99.9", "errors", "peak RSS MiB", "ratio"}
+
+func (r tableRow) cells() []string {
+	dash := "—"
+	ms := func(d time.Duration) string {
+		if d <= 0 {
+			return dash
+		}
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	}
+	num := func(v float64, format string) string {
+		if v <= 0 {
+			return dash
+		}
+		return fmt.Sprintf(format, v)
+	}
+	conns, errs := dash, dash
+	if r.conns > 0 {
+		conns = fmt.Sprint(r.conns)
+	}
+	if r.errors >= 0 {
+		errs = fmt.Sprint(r.errors)
+	}
+	return []string{r.name, conns, num(r.rps, "%.0f"), ms(r.p50), ms(r.p99), ms(r.p999), errs,
+		num(r.rssMiB, "%.1f"), num(r.ratio, "%.2f×")}
+}
+
+// formatText lays the rows out in aligned columns for a terminal.
+func formatText(rows []tableRow) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	line := func(cells []string) {
+		// tabwriter right-aligns every column; the name reads better
+		// left-aligned, so it is padded here.
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	width := len(tableHeader[0])
+	for _, r := range rows {
+		width = max(width, len([]rune(r.name)))
+	}
+	pad := func(s string) string { return s + strings.Repeat(" ", width-len([]rune(s))) }
+	line(append([]string{pad(tableHeader[0])}, tableHeader[1:]...))
+	for _, r := range rows {
+		c := r.cells()
+		c[0] = pad(c[0])
+		line(c)
+	}
+	_ = tw.Flush()
+	return b.String()
+}
+
+// formatMarkdown is the same table for BENCHMARKS.md.
+func formatMarkdown(rows []tableRow) string {
+	var b strings.Builder
+	b.WriteString("| " + strings.Join(tableHeader, " | ") + " |\n")
+	b.WriteString("| --- |" + strings.Repeat(" ---: |", len(tableHeader)-1) + "\n")
+	for _, r := range rows {
+		b.WriteString("| " + strings.Join(r.cells(), " | ") + " |\n")
+	}
+	return b.String()
+}
