@@ -28,7 +28,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if code != 0 {
 		return code
 	}
-	log, err := newLogger(cfg.Log, stderr)
+	// A serving instance writes an access log line per request: buffered,
+	// that is one write(2) per 64 KiB or 100 ms instead of one per request
+	// (3.4% of a gateway instance's CPU in the load harness's profile). A
+	// crash can lose the last 100 ms of lines; the audit trail, not this
+	// log, is the record that must survive.
+	buffered := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(stderr), Size: 64 << 10, FlushInterval: 100 * time.Millisecond}
+	defer func() { _ = buffered.Stop() }()
+	log, err := newLogger(cfg.Log, buffered)
 	if err != nil {
 		fmt.Fprintf(stderr, "portero: %v\n", err)
 		return 1
