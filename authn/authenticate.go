@@ -26,12 +26,19 @@ type Credentials struct {
 	// the token is still looked up on every request, so logout and
 	// revocation act at once.
 	bearers *ttlCache[SessionClaims]
+	// foreign remembers bearer tokens Portero did not sign, and legacyJWTs
+	// the legacy tokens verified, for a minute (never past a legacy token's
+	// expiry): on a dual route every request carries one, and verifying it
+	// again each time was most of what the route cost.
+	foreign   *ttlCache[struct{}]
+	legacyJWT *ttlCache[LegacySubject]
 }
 
 // NewCredentials builds the request authenticator.
 func NewCredentials(svc *Service, cookieName string, legacy *LegacyTokens) *Credentials {
 	return &Credentials{svc: svc, cookieName: cookieName, legacy: legacy,
-		cache: newTTLCache[proxy.Identity](30*time.Second, 10000), bearers: newTTLCache[SessionClaims](time.Minute, 10000)}
+		cache: newTTLCache[proxy.Identity](30*time.Second, 10000), bearers: newTTLCache[SessionClaims](time.Minute, 10000),
+		foreign: newTTLCache[struct{}](time.Minute, 10000), legacyJWT: newTTLCache[LegacySubject](time.Minute, 10000)}
 }
 
 // parseBearer verifies a session JWT, or finds it verified a moment ago.
@@ -40,13 +47,22 @@ func (c *Credentials) parseBearer(raw string) (SessionClaims, error) {
 	if claims, ok := c.bearers.get(raw, now); ok && now.Before(claims.ExpiresAt) {
 		return claims, nil
 	}
+	if _, ok := c.foreign.get(raw, now); ok {
+		return SessionClaims{}, errForeignToken
+	}
 	claims, err := c.svc.tokens.Parse(raw)
 	if err != nil {
+		if !c.svc.tokens.Signed(raw) {
+			c.foreign.put(raw, struct{}{}, now)
+		}
 		return SessionClaims{}, err
 	}
 	c.bearers.put(raw, claims, now)
 	return claims, nil
 }
+
+// errForeignToken is a bearer token Portero did not sign (remembered).
+var errForeignToken = fmt.Errorf("%w: not signed by Portero", ErrInvalidToken)
 
 // Principal authenticates a request to Portero's own endpoints.
 func (c *Credentials) Principal(ctx context.Context, r *http.Request, slide bool) (Principal, error) {
@@ -129,7 +145,21 @@ func (c *Credentials) Session(ctx context.Context, r *http.Request, slide bool) 
 // Portero (the session behind it may be dead).
 func (c *Credentials) IsOwnToken(r *http.Request) bool {
 	raw, ok := bearer(r)
-	return ok && c.svc.tokens.Signed(raw)
+	if !ok {
+		return false
+	}
+	now := c.svc.now()
+	if _, known := c.foreign.get(raw, now); known {
+		return false
+	}
+	if _, known := c.bearers.get(raw, now); known {
+		return true
+	}
+	if c.svc.tokens.Signed(raw) {
+		return true
+	}
+	c.foreign.put(raw, struct{}{}, now)
+	return false
 }
 
 // Legacy implements proxy.Authenticator: a valid legacy JWT, mapped to the
@@ -140,9 +170,15 @@ func (c *Credentials) Legacy(ctx context.Context, r *http.Request) (proxy.Identi
 	if !ok || c.legacy == nil {
 		return proxy.Identity{}, proxy.ErrNoCredentials
 	}
-	subj, err := c.legacy.Verify(raw)
-	if err != nil {
-		return proxy.Identity{}, fmt.Errorf("%w: %w", proxy.ErrInvalidCredentials, err)
+	// The verifier's clock decides expiry, cached or not.
+	now := c.legacy.cfg.Now()
+	subj, ok := c.legacyJWT.get(raw, now)
+	if !ok || !now.Before(subj.ExpiresAt) {
+		var err error
+		if subj, err = c.legacy.Verify(raw); err != nil {
+			return proxy.Identity{}, fmt.Errorf("%w: %w", proxy.ErrInvalidCredentials, err)
+		}
+		c.legacyJWT.put(raw, subj, now)
 	}
 	key := subj.Email
 	if subj.LegacyID != nil {
@@ -152,6 +188,7 @@ func (c *Credentials) Legacy(ctx context.Context, r *http.Request) (proxy.Identi
 		return id, nil
 	}
 	var u User
+	var err error
 	if subj.LegacyID != nil {
 		u, err = c.svc.users.UserByLegacyID(ctx, *subj.LegacyID)
 	} else {

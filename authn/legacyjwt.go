@@ -62,6 +62,9 @@ type LegacyConfig struct {
 type LegacySubject struct {
 	LegacyID *int64
 	Email    string
+	// ExpiresAt is when Verify stops accepting the token (its exp plus
+	// TokenLeeway): a verified token may be remembered until then, never after.
+	ExpiresAt time.Time
 }
 
 // LegacyTokens verifies the legacy app's JWTs (dual mode) and mints new
@@ -155,6 +158,11 @@ func (l *LegacyTokens) Verify(token string) (LegacySubject, error) {
 	if err != nil {
 		return LegacySubject{}, invalidToken(err)
 	}
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil { // the parser requires exp: cannot happen
+		return LegacySubject{}, invalidToken(errClaimValue)
+	}
+	sub.ExpiresAt = exp.Add(TokenLeeway)
 	return sub, nil
 }
 

@@ -1324,6 +1324,22 @@ func TestAttackLegacyJWTs(t *testing.T) {
 		}
 		st.wantIdentity(t, res.seen, alice)
 	})
+	t.Run("a remembered token still dies at its exp", func(t *testing.T) {
+		t.Parallel()
+		// exp is in the past, but within the leeway for another 1-2 s.
+		exp := time.Now().Truncate(time.Second).Add(-3 * time.Second)
+		deadline := exp.Add(authn.TokenLeeway)
+		short := legacyJWT(t, jwt.SigningMethodHS256, secret, claims(func(c jwt.MapClaims) { c["exp"] = exp.Unix() }))
+		for range 2 { // verified, then answered from the cache
+			if res := st.do(t, "GET", "/dual/x", http.Header{"Authorization": {"Bearer " + short}}); res.status != http.StatusOK {
+				t.Fatalf("before exp: status %d (%s)", res.status, res.body)
+			}
+		}
+		time.Sleep(time.Until(deadline) + 10*time.Millisecond)
+		if res := st.do(t, "GET", "/dual/x", http.Header{"Authorization": {"Bearer " + short}}); res.status != http.StatusUnauthorized || res.seen != nil {
+			t.Fatalf("after exp: status %d, want 401", res.status)
+		}
+	})
 	t.Run("valid token on a gateway route", func(t *testing.T) {
 		t.Parallel()
 		res := st.do(t, "GET", "/gw/x", http.Header{"Authorization": {"Bearer " + valid}})
