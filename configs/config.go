@@ -64,6 +64,9 @@ type Server struct {
 	MaxHeaderBytes    int      `yaml:"max_header_bytes"`
 	// ShutdownGrace bounds how long in-flight requests (streams included) may run after SIGTERM.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// OwnTimeout bounds each request to Portero's own endpoints (/auth,
+	// /users): a database that stops answering turns into 503, not a hang.
+	OwnTimeout Duration `yaml:"own_timeout"`
 }
 
 // Upstream is the legacy app Portero stands in front of.
@@ -189,6 +192,7 @@ func Default() Config {
 			IdleTimeout:       Duration(120 * time.Second),
 			MaxHeaderBytes:    64 << 10,
 			ShutdownGrace:     Duration(30 * time.Second),
+			OwnTimeout:        Duration(10 * time.Second),
 		},
 		Upstream: Upstream{
 			URL:             "http://127.0.0.1:8000",

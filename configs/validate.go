@@ -67,6 +67,7 @@ func (c Config) problems() []*Problem {
 	ch.positive("server.read_header_timeout", c.Server.ReadHeaderTimeout)
 	ch.positive("server.idle_timeout", c.Server.IdleTimeout)
 	ch.positive("server.shutdown_grace", c.Server.ShutdownGrace)
+	ch.positive("server.own_timeout", c.Server.OwnTimeout)
 	if n := c.Server.MaxHeaderBytes; n < 4<<10 || n > 1<<20 {
 		ch.add("server.max_header_bytes", "must be between 4096 (4 KiB) and 1048576 (1 MiB) (got %d)", n)
 	}
