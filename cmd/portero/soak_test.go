@@ -38,6 +38,8 @@ func TestSoak(t *testing.T) {
 	env := soakEnv{pg: pg, upstream: upstream}
 	t.Run("Redis", func(t *testing.T) { soakRedisFaults(t, env) })
 	t.Run("Postgres", func(t *testing.T) { soakPostgresFaults(t, env) })
+	t.Run("Upstream", func(t *testing.T) { soakUpstreamFaults(t, env) })
+	t.Run("Restart", func(t *testing.T) { soakRestart(t, env) })
 }
 
 type soakEnv struct {
