@@ -40,6 +40,7 @@ func TestSoak(t *testing.T) {
 	t.Run("Postgres", func(t *testing.T) { soakPostgresFaults(t, env) })
 	t.Run("Upstream", func(t *testing.T) { soakUpstreamFaults(t, env) })
 	t.Run("Restart", func(t *testing.T) { soakRestart(t, env) })
+	t.Run("Reload", func(t *testing.T) { soakReload(t, env) })
 }
 
 type soakEnv struct {
