@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -41,6 +42,7 @@ func TestSoak(t *testing.T) {
 	t.Run("Upstream", func(t *testing.T) { soakUpstreamFaults(t, env) })
 	t.Run("Restart", func(t *testing.T) { soakRestart(t, env) })
 	t.Run("Reload", func(t *testing.T) { soakReload(t, env) })
+	t.Run("Floods", func(t *testing.T) { soakFloods(t, env) })
 }
 
 type soakEnv struct {
@@ -414,4 +416,13 @@ func soakPostgresFaults(t *testing.T, env soakEnv) {
 	if rows != audited || distinct != audited {
 		t.Errorf("audit_logs has %d access rows (%d distinct), want exactly %d", rows, distinct, audited)
 	}
+}
+
+func mustURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
