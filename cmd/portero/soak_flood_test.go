@@ -71,7 +71,7 @@ func soakFloods(t *testing.T, env soakEnv) {
 					res.Body.Close()
 				}
 				lat.add(time.Since(start))
-				if err != nil || res.StatusCode != 200 || time.Since(start) > time.Second {
+				if err != nil || res.StatusCode != 200 || time.Since(start) > 1500*time.Millisecond {
 					failed.Add(1)
 				}
 			}
@@ -152,7 +152,7 @@ func soakFloods(t *testing.T, env soakEnv) {
 		t.Errorf("login flood: RSS grew by %s, want under 96 MiB", mib(grew))
 	}
 	if failed != 0 {
-		t.Errorf("login flood: %d healthz probes failed or took over 1s", failed)
+		t.Errorf("login flood: %d healthz probes failed or took over 1.5s", failed)
 	}
 
 	// Slowloris: each connection sends half a request and stalls.
@@ -210,7 +210,7 @@ func soakFloods(t *testing.T, env soakEnv) {
 		t.Errorf("slowloris: %d opened, %d closed by the server, want %d each", opened.Load(), closedByServer.Load(), conns)
 	}
 	if failed != 0 {
-		t.Errorf("slowloris: %d healthz probes failed or took over 1s", failed)
+		t.Errorf("slowloris: %d healthz probes failed or took over 1.5s", failed)
 	}
 
 	// Huge headers: refused before any handler runs.

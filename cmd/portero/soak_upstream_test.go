@@ -135,7 +135,7 @@ func soakUpstreamFaults(t *testing.T, env soakEnv) {
 		bound  time.Duration
 	}{
 		{"/f/ok", 200, 500 * time.Millisecond},
-		{"/f/slow", 504, 1500 * time.Millisecond},
+		{"/f/slow", 504, 2 * time.Second}, // upstream.timeout 1s
 		{"/f/reset", 502, 500 * time.Millisecond},
 		{"/f/garbage", 502, 500 * time.Millisecond},
 	}
