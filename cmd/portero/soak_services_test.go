@@ -156,9 +156,13 @@ func newSoakPostgres(t *testing.T) *soakPostgres {
 			t.Fatalf("running as root, the soak PostgreSQL needs a non-root OS user: %q: %v (set PORTERO_TEST_PG_OS_USER)", p.osUser, err)
 		}
 	}
-	// Not t.TempDir: its parent is private to root, so the PostgreSQL user
-	// could not reach the data directory.
-	dir, err := os.MkdirTemp("", "portero-soak-pg-")
+	// Not t.TempDir, nor a root's private TMPDIR: the PostgreSQL user must
+	// be able to reach the data directory.
+	parent := ""
+	if p.osUser != "" {
+		parent = "/tmp"
+	}
+	dir, err := os.MkdirTemp(parent, "portero-soak-pg-")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -82,7 +83,7 @@ func soakYAML(t *testing.T, o soakOpts) string {
 	}
 	return fmt.Sprintf(`listen: "127.0.0.1:0"
 ops_listen: "127.0.0.1:0"
-upstream: {url: "http://%s", timeout: 1s, dial_timeout: 500ms}
+upstream: {url: "http://%s", timeout: 1s, dial_timeout: 500ms, idle_conn_timeout: 2s}
 storage: {url: %q}
 sessions: {url: %q, cookie_name: portero_session, cookie_secure: false}
 secret_key: %q
@@ -233,6 +234,8 @@ func soakRedisFaults(t *testing.T, env soakEnv) {
 		sessions: rd.url("read_timeout=500ms&write_timeout=500ms&dial_timeout=300ms")})
 	tok := login(t, st.public, soakAdminEmail, soakAdminPassword)
 	expect(t, "gateway route, Redis up", call("GET", st.public+"/anything/app/x", tok, ""), 200, 0)
+	soakClient.CloseIdleConnections()
+	before := metricsOf(t, st.ops)
 
 	// Two tries of a 500ms read, plus a dial: answers must come well
 	// within 1.5s.
@@ -338,6 +341,26 @@ func soakRedisFaults(t *testing.T, env soakEnv) {
 	tok = login(t, st.public, soakAdminEmail, soakAdminPassword)
 	expect(t, "empty Redis: after a new login", call("GET", st.public+"/anything/app/x", tok, ""), 200, 0)
 	expect(t, "empty Redis: readyz", call("GET", st.ops+"/-/readyz", "", ""), 200, 0)
+
+	// Nothing left behind by the outages: go-redis's pool holds no
+	// goroutines, and the requests that failed released theirs. (Pooled
+	// upstream connections, two goroutines each, close after the soak's
+	// 2s idle_conn_timeout.)
+	soakClient.CloseIdleConnections()
+	var after map[string]float64
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		after = metricsOf(t, st.ops)
+		if after["go_goroutines"] <= before["go_goroutines"]+3 {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Errorf("goroutines %v before the faults, %v 10s after", before["go_goroutines"], after["go_goroutines"])
+			_ = st.proc.cmd.Process.Signal(syscall.SIGQUIT) // the stacks go to the log printed below
+			time.Sleep(time.Second)
+			break
+		}
+	}
+	figure(t, "goroutines before the faults %v, after %v", before["go_goroutines"], after["go_goroutines"])
 }
 
 // soakPostgresFaults: PostgreSQL stopped and frozen. Logins and admin calls
