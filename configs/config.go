@@ -21,6 +21,7 @@ type Config struct {
 	Sessions     Sessions `yaml:"sessions"`
 	SecretKey    Secret   `yaml:"secret_key"`
 	Lockout      Lockout  `yaml:"lockout"`
+	Hashing      Hashing  `yaml:"hashing"`
 	Registration string   `yaml:"registration"`
 	Legacy       Legacy   `yaml:"legacy"`
 	Headers      Headers  `yaml:"headers"`
@@ -115,6 +116,16 @@ type Lockout struct {
 	// unknown e-mails too) within IPWindow throttle that address.
 	IPMaxAttempts int      `yaml:"ip_max_attempts"`
 	IPWindow      Duration `yaml:"ip_window"`
+}
+
+// Hashing bounds the password-hashing pool. Each argon2id hash holds its
+// memory (19 MiB) while it runs, so Workers × 19 MiB bounds what a flood of
+// logins can take; requests beyond Workers wait (at most Queue of them, for
+// at most MaxWait), the rest are answered 503 at once.
+type Hashing struct {
+	Workers int      `yaml:"workers"` // 0: one per CPU (GOMAXPROCS)
+	Queue   int      `yaml:"queue"`
+	MaxWait Duration `yaml:"max_wait"`
 }
 
 // Audit configures the audit trail's writer.
@@ -219,6 +230,7 @@ func Default() Config {
 			IPMaxAttempts: 20,
 			IPWindow:      Duration(15 * time.Minute),
 		},
+		Hashing:      Hashing{Queue: 64, MaxWait: Duration(2 * time.Second)},
 		Audit:        Audit{SpoolDir: "./data/audit-spool", SpoolMaxBytes: 256 << 20, OnSpoolFull: "fail_closed", Retention: Duration(365 * 24 * time.Hour)},
 		Registration: "open",
 		Legacy:       Legacy{JWTAlgorithm: "HS256", Subject: "legacy_id"},

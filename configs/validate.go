@@ -75,6 +75,14 @@ func (c Config) problems() []*Problem {
 	c.checkUpstream(ch)
 	c.checkStores(ch)
 
+	if c.Hashing.Workers < 0 {
+		ch.add("hashing.workers", "must be 0 (one per CPU) or more (got %d)", c.Hashing.Workers)
+	}
+	if c.Hashing.Queue < 0 {
+		ch.add("hashing.queue", "must be 0 or more (got %d)", c.Hashing.Queue)
+	}
+	ch.positive("hashing.max_wait", c.Hashing.MaxWait)
+
 	if n := len(c.SecretKey); n > 0 && n < MinSecretKeyBytes {
 		ch.add("secret_key", "must be at least %d bytes (got %d); generate one with `openssl rand -hex 32`", MinSecretKeyBytes, n)
 	}
