@@ -3,6 +3,7 @@
 #
 #   make run     build, then demo-upstream on 127.0.0.1:8000 + portero on :8080
 #   make test    go test -race ./... against PostgreSQL and Redis (started if absent)
+#   make soak    the fault-injection suite (its own PostgreSQL, Redis, upstreams)
 #   make help    every target
 
 SHELL := bash
@@ -18,7 +19,7 @@ FUZZTIME ?= 15s
 
 BINARIES := bin/portero bin/demo-upstream
 
-.PHONY: help build run test bench bench-quick lint fuzz docker clean
+.PHONY: help build run test soak bench bench-quick lint fuzz docker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -35,6 +36,9 @@ run: build ## demo-upstream in the background, portero serve --config configs/de
 
 test: ## go test -race ./... with PostgreSQL and Redis (GOTESTFLAGS, RACE=0)
 	bash scripts/test.sh
+
+soak: ## fault injection against the real binary: Redis, PostgreSQL, upstream, restart, reload, floods (SOAK_RUN)
+	bash scripts/soak.sh
 
 bench: ## micro-benchmarks, then the load harness's table (BENCH_QUICK, BENCH_PROFILE=dir, BENCH, BENCHTIME)
 	bash scripts/bench.sh

@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -78,6 +79,10 @@ func toAPIError(err error) *APIError {
 	case errors.Is(err, ErrHasherBusy):
 		return &APIError{Status: http.StatusServiceUnavailable, Detail: "SERVICE_BUSY", RetryAfter: 2, Cause: err}
 	case errors.Is(err, ErrUnavailable):
+		return &APIError{Status: http.StatusServiceUnavailable, Detail: "SERVICE_UNAVAILABLE", RetryAfter: 5, Cause: err}
+	case errors.Is(err, context.DeadlineExceeded):
+		// The request's own deadline (server.own_timeout) ran out while it
+		// waited: for a hashing worker, a store, anything. Busy, not broken.
 		return &APIError{Status: http.StatusServiceUnavailable, Detail: "SERVICE_UNAVAILABLE", RetryAfter: 5, Cause: err}
 	case errors.Is(err, ErrUserNotFound):
 		return apiErr(http.StatusNotFound, "USER_NOT_FOUND")

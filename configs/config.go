@@ -21,6 +21,7 @@ type Config struct {
 	Sessions     Sessions `yaml:"sessions"`
 	SecretKey    Secret   `yaml:"secret_key"`
 	Lockout      Lockout  `yaml:"lockout"`
+	Hashing      Hashing  `yaml:"hashing"`
 	Registration string   `yaml:"registration"`
 	Legacy       Legacy   `yaml:"legacy"`
 	Headers      Headers  `yaml:"headers"`
@@ -75,6 +76,9 @@ type Server struct {
 	MaxHeaderBytes    int      `yaml:"max_header_bytes"`
 	// ShutdownGrace bounds how long in-flight requests (streams included) may run after SIGTERM.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// OwnTimeout bounds each request to Portero's own endpoints (/auth,
+	// /users): a database that stops answering turns into 503, not a hang.
+	OwnTimeout Duration `yaml:"own_timeout"`
 }
 
 // Upstream is the legacy app Portero stands in front of.
@@ -130,6 +134,16 @@ type Lockout struct {
 	// unknown e-mails too) within IPWindow throttle that address.
 	IPMaxAttempts int      `yaml:"ip_max_attempts"`
 	IPWindow      Duration `yaml:"ip_window"`
+}
+
+// Hashing bounds the password-hashing pool. Each argon2id hash holds its
+// memory (19 MiB) while it runs, so Workers × 19 MiB bounds what a flood of
+// logins can take; requests beyond Workers wait (at most Queue of them, for
+// at most MaxWait), the rest are answered 503 at once.
+type Hashing struct {
+	Workers int      `yaml:"workers"` // 0: one per CPU (GOMAXPROCS)
+	Queue   int      `yaml:"queue"`
+	MaxWait Duration `yaml:"max_wait"`
 }
 
 // Audit configures the audit trail's writer.
@@ -207,6 +221,7 @@ func Default() Config {
 			IdleTimeout:       Duration(120 * time.Second),
 			MaxHeaderBytes:    64 << 10,
 			ShutdownGrace:     Duration(30 * time.Second),
+			OwnTimeout:        Duration(10 * time.Second),
 		},
 		Upstream: Upstream{
 			URL:             "http://127.0.0.1:8000",
@@ -235,6 +250,7 @@ func Default() Config {
 			IPMaxAttempts: 20,
 			IPWindow:      Duration(15 * time.Minute),
 		},
+		Hashing:      Hashing{Queue: 64, MaxWait: Duration(2 * time.Second)},
 		Audit:        Audit{SpoolDir: "./data/audit-spool", SpoolMaxBytes: 256 << 20, OnSpoolFull: "fail_closed", Retention: Duration(365 * 24 * time.Hour)},
 		Registration: "open",
 		Legacy:       Legacy{JWTAlgorithm: "HS256", Subject: "legacy_id"},

@@ -70,12 +70,21 @@ func (c Config) problems() []*Problem {
 	ch.positive("server.read_header_timeout", c.Server.ReadHeaderTimeout)
 	ch.positive("server.idle_timeout", c.Server.IdleTimeout)
 	ch.positive("server.shutdown_grace", c.Server.ShutdownGrace)
+	ch.positive("server.own_timeout", c.Server.OwnTimeout)
 	if n := c.Server.MaxHeaderBytes; n < 4<<10 || n > 1<<20 {
 		ch.add("server.max_header_bytes", "must be between 4096 (4 KiB) and 1048576 (1 MiB) (got %d)", n)
 	}
 
 	c.checkUpstream(ch)
 	c.checkStores(ch)
+
+	if c.Hashing.Workers < 0 {
+		ch.add("hashing.workers", "must be 0 (one per CPU) or more (got %d)", c.Hashing.Workers)
+	}
+	if c.Hashing.Queue < 0 {
+		ch.add("hashing.queue", "must be 0 or more (got %d)", c.Hashing.Queue)
+	}
+	ch.positive("hashing.max_wait", c.Hashing.MaxWait)
 
 	if n := len(c.SecretKey); n > 0 && n < MinSecretKeyBytes {
 		ch.add("secret_key", "must be at least %d bytes (got %d); generate one with `openssl rand -hex 32`", MinSecretKeyBytes, n)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -20,6 +21,7 @@ import (
 type Front struct {
 	own         http.Handler
 	ownPrefixes []string
+	ownTimeout  time.Duration
 	health      http.Handler
 	forward     http.Handler
 	ips         *IPResolver
@@ -31,16 +33,20 @@ type Front struct {
 type FrontOptions struct {
 	Own         http.Handler // Portero's own endpoints; nil answers 404
 	OwnPrefixes []string     // path prefixes Own serves, e.g. "/auth", "/users"
-	Health      http.Handler // serves /-/healthz and /-/readyz
-	Forward     http.Handler // the route layer in front of the upstream
-	IPs         *IPResolver
-	Log         *zap.Logger
-	Metrics     *Metrics // nil records none
+	// OwnTimeout is the deadline of each request to Own (0: none). Own
+	// endpoints wait on the stores, and a database that stops answering
+	// mid-query would otherwise hold the request forever.
+	OwnTimeout time.Duration
+	Health     http.Handler // serves /-/healthz and /-/readyz
+	Forward    http.Handler // the route layer in front of the upstream
+	IPs        *IPResolver
+	Log        *zap.Logger
+	Metrics    *Metrics // nil records none
 }
 
 // NewFront builds the front door.
 func NewFront(o FrontOptions) *Front {
-	return &Front{own: o.Own, ownPrefixes: o.OwnPrefixes, health: o.Health, forward: o.Forward, ips: o.IPs, log: o.Log, metrics: o.Metrics}
+	return &Front{own: o.Own, ownPrefixes: o.OwnPrefixes, ownTimeout: o.OwnTimeout, health: o.Health, forward: o.Forward, ips: o.IPs, log: o.Log, metrics: o.Metrics}
 }
 
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -82,6 +88,11 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f.own == nil {
 			WriteError(sw, r, http.StatusNotFound, "NOT_FOUND")
 			return
+		}
+		if f.ownTimeout > 0 {
+			ctx, cancel := context.WithTimeout(r.Context(), f.ownTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
 		}
 		f.own.ServeHTTP(sw, r)
 	default:

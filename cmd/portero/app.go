@@ -103,7 +103,7 @@ func newApp(ctx context.Context, cfg configs.Config, getenv func(string) string,
 	if err != nil {
 		return nil, fmt.Errorf("lockout: %w", err)
 	}
-	if a.hasher, err = authn.NewHasher(authn.DefaultArgon2Params(), 0, 64, authn.DefaultHasherMaxWait); err != nil {
+	if a.hasher, err = authn.NewHasher(authn.DefaultArgon2Params(), cfg.Hashing.Workers, cfg.Hashing.Queue, cfg.Hashing.MaxWait.D()); err != nil {
 		return nil, err
 	}
 

@@ -54,7 +54,7 @@ func TestLoadGenMedian(t *testing.T) {
 	if got := median([]float64{4, 1, 3, 2}); got != 2.5 {
 		t.Errorf("median even = %v", got)
 	}
-	if got := median(nil); got != 0 {
+	if got := median[float64](nil); got != 0 {
 		t.Errorf("median none = %v", got)
 	}
 	m := medianRun([]loadRun{{rps: 100, p99: 9, errors: 1}, {rps: 300, p99: 1}, {rps: 200, p99: 5, errors: 2}})

@@ -118,7 +118,7 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 
 // median of xs (the mean of the middle two for an even count); xs is not
 // changed. Zero for none.
-func median(xs []float64) float64 {
+func median[T ~int64 | ~float64](xs []T) T {
 	if len(xs) == 0 {
 		return 0
 	}

@@ -17,6 +17,11 @@ import (
 // watchConfig reloads the route table on SIGHUP and whenever the file
 // changes. A file that does not load or validate is refused: the table in
 // force stays, and the refusal is logged.
+//
+// A change is acted on only once the file has stayed the same for a whole
+// poll interval: an editor or a copy that writes in pieces can leave a
+// half-written file that is valid YAML (cut before "routes:", say), and
+// applying that would drop every route it had not written yet.
 func watchConfig(ctx context.Context, path string, getenv func(string) string, router tableSwapper, reloads *prometheus.CounterVec, log *zap.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -24,16 +29,20 @@ func watchConfig(ctx context.Context, path string, getenv func(string) string, r
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	last := fileStamp(path)
+	settling := false // changed since the last reload, waiting to stay put
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			last = fileStamp(path)
+			last, settling = fileStamp(path), false
 			reload(path, getenv, router, reloads, log, "sighup")
 		case <-tick.C:
-			if st := fileStamp(path); st != last {
-				last = st
+			switch st := fileStamp(path); {
+			case st != last:
+				last, settling = st, true
+			case settling:
+				settling = false
 				reload(path, getenv, router, reloads, log, "file_changed")
 			}
 		}

@@ -267,9 +267,16 @@ log: {level: error}
 	if err := os.WriteFile(b.cfg, append(mustRead(t, b.cfg), []byte("  - {path: /new, mode: public}\n")...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond) // the file watcher ticks every second
-	if code, _ := do("GET", ib.public+"/new", "", ""); code != 200 {
-		t.Fatalf("b did not reload its file: /new answers %d", code)
+	// The file watcher polls every second and acts once the file has
+	// stayed the same for a whole interval: within about 2s.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		code, _ := do("GET", ib.public+"/new", "", "")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b did not reload its file: /new answers %d", code)
+		}
 	}
 	if code, _ := do("GET", ib.public+"/api/samples/1", "", ""); code != 200 {
 		t.Fatalf("b's reload dropped the override: %d", code)

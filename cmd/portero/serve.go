@@ -125,6 +125,7 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 	front := proxy.NewFront(proxy.FrontOptions{
 		Own:         a.ownHandler(progress, log),
 		OwnPrefixes: configs.OwnPaths(cfg.APIPrefix),
+		OwnTimeout:  cfg.Server.OwnTimeout.D(),
 		Health:      health,
 		Forward:     upgrades.Track(router),
 		IPs:         proxy.NewIPResolver(cfg.TrustedProxyPrefixes()),
