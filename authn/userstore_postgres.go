@@ -21,6 +21,7 @@ var postgresDialect = sqlDialect{
 	emailEquals:   "lower(%s) = lower(%s)",
 	contains:      "strpos(%s, %s) > 0",
 	binaryCollate: ` COLLATE "C"`,
+	lazyCommit:    " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS lazy",
 }
 
 // pgQueryer is what *pgxpool.Pool and pgx.Tx have in common.
