@@ -77,6 +77,7 @@ func (h *Handlers) Echo() *echo.Echo {
 	g.PATCH("/users/:id", h.admin(h.updateUser))
 	g.DELETE("/users/:id", h.admin(h.deleteUser))
 	g.POST("/users/:id/unlock", h.admin(h.unlock))
+	h.recoveryRoutes(g)
 	h.adminRoutes(g) // GET/POST /users, /roles, /routes (admin.go)
 	h.dashboardRoutes(g)
 	h.migrationRoute(g) // GET /auth/stats/migration (stats_migration.go)
@@ -248,6 +249,8 @@ func loginError(err error) error {
 		return &APIError{Status: http.StatusTooManyRequests, Detail: "LOGIN_TOO_MANY_ATTEMPTS", RetryAfter: max(int(throttled.RetryAfter.Seconds()), 1)}
 	case errors.Is(err, ErrBadCredentials):
 		return apiErr(http.StatusBadRequest, "LOGIN_BAD_CREDENTIALS")
+	case errors.Is(err, ErrUserNotVerified):
+		return apiErr(http.StatusBadRequest, "LOGIN_USER_NOT_VERIFIED")
 	case errors.As(err, &locked):
 		secs := int(locked.RetryAfter.Seconds())
 		return &APIError{Status: http.StatusLocked, Detail: "LOGIN_ACCOUNT_LOCKED", RetryAfter: max(secs, 1)}

@@ -28,6 +28,8 @@ import (
 
 	"github.com/portero/portero/audit"
 	"github.com/portero/portero/authn"
+	"github.com/portero/portero/notify"
+	"github.com/portero/portero/notify/notifytest"
 	"github.com/portero/portero/proxy"
 	"github.com/portero/portero/sessions"
 	"github.com/portero/portero/storage/storagetest"
@@ -73,12 +75,19 @@ func newOpenAPIApp(t testing.TB) (*e2eApp, *echo.Echo) {
 	}
 	writer := newTestWriter(t, a.audit)
 	log := zap.NewNop()
+	a.mail = notifytest.NewServer(t)
+	mailer, err := notify.NewSMTP(a.mail.Config("no-reply@portero.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc := authn.NewService(authn.ServiceDeps{
 		Users: a.users, Sessions: store, Hasher: a.hasher, Lockout: lockout,
 		Tokens: tokens, Audit: writer, Now: time.Now, Log: log,
+		AccountTokens: authn.NewAccountTokenStore(a.db), Notifier: mailer,
 	}, authn.ServiceConfig{
 		Registration: "open", IdleTimeout: time.Hour, AbsoluteTimeout: 12 * time.Hour, Policy: authn.DefaultPasswordPolicy(),
 	})
+	t.Cleanup(func() { _ = svc.Close(context.Background()) })
 	creds := authn.NewCredentials(svc, e2eCookie, nil)
 	own := authn.NewHandlers(svc, creds, authn.HandlerConfig{
 		CookieName: e2eCookie, CookieSecure: true, CSRF: a.csrf,
@@ -241,7 +250,8 @@ func TestOpenAPIDocumentMatchesAnswers(t *testing.T) {
 	}
 	for _, rt := range own.Routes() {
 		p := rt.Path
-		if strings.HasPrefix(p, "/auth/sign") || strings.HasPrefix(p, "/auth/password") || strings.HasPrefix(p, "/auth/static") || rt.Method == echo.RouteNotFound {
+		if strings.HasPrefix(p, "/auth/sign") || strings.HasPrefix(p, "/auth/password") || strings.HasPrefix(p, "/auth/static") || rt.Method == echo.RouteNotFound ||
+			p == "/auth/forgot" || p == authn.PathResetPage || p == authn.PathVerifyPage {
 			continue
 		}
 		p = strings.Replace(p, "/routes/*", "/routes/{route}/mode", 1)
@@ -313,6 +323,22 @@ func TestOpenAPIDocumentMatchesAnswers(t *testing.T) {
 	// Signing out ends the session.
 	c.do(t, req{method: "POST", path: "/auth/logout", bearer: bearer}, http.StatusNoContent, true)
 	c.do(t, req{method: "POST", path: "/auth/logout", bearer: bearer}, http.StatusUnauthorized, true)
+	// Password reset and e-mail verification.
+	c.do(t, req{method: "POST", path: "/auth/forgot-password", json: map[string]string{"email": user.Email}}, http.StatusAccepted, true)
+	c.do(t, req{method: "POST", path: "/auth/forgot-password", json: map[string]string{"email": "nope"}}, http.StatusUnprocessableEntity, false)
+	resetToken := a.mail.Wait(t, user.Email, 1, mailWait).Token()
+	c.do(t, req{method: "POST", path: "/auth/reset-password", json: map[string]string{"token": resetToken, "password": "short"}}, http.StatusBadRequest, true)
+	c.do(t, req{method: "POST", path: "/auth/reset-password", json: map[string]string{"token": resetToken, "password": user.password + "2"}}, http.StatusOK, true)
+	c.do(t, req{method: "POST", path: "/auth/reset-password", json: map[string]string{"token": resetToken, "password": user.password}}, http.StatusBadRequest, true)
+	c.do(t, req{method: "POST", path: "/auth/reset-password", json: map[string]string{"token": resetToken}}, http.StatusUnprocessableEntity, false)
+	user.password += "2"
+	unverified := a.newAccount(t, false) // user was verified by the admin above
+	c.do(t, req{method: "POST", path: "/auth/request-verify-token", json: map[string]string{"email": unverified.Email}}, http.StatusAccepted, true)
+	verifyToken := a.mail.Wait(t, unverified.Email, 1, mailWait).Token()
+	c.do(t, req{method: "POST", path: "/auth/verify", json: map[string]string{"token": verifyToken}}, http.StatusOK, true)
+	c.do(t, req{method: "POST", path: "/auth/verify", json: map[string]string{"token": verifyToken}}, http.StatusBadRequest, true)
+	c.do(t, req{method: "POST", path: "/auth/verify", json: map[string]string{}}, http.StatusUnprocessableEntity, false)
+
 	c.do(t, adm.on(req{method: "DELETE", path: "/users/" + user.ID}), http.StatusNoContent, true)
 }
 

@@ -47,6 +47,16 @@ const (
 	pathPassword = "/auth/password"
 	pathCSRF     = "/auth/csrf"
 	pathStatic   = "/auth/static"
+	pathForgot   = "/auth/forgot"
+)
+
+// PathResetPage and PathVerifyPage are the pages the reset and verification
+// mails link to (below the API prefix), the token in ?token=. They are not
+// the JSON endpoints: a page only shows a form, so a mail scanner that
+// follows the link uses nothing up.
+const (
+	PathResetPage  = "/auth/reset"
+	PathVerifyPage = "/auth/confirm-email"
 )
 
 // Names of the page templates.
@@ -55,6 +65,9 @@ const (
 	tplSignOut  = "signout.html"
 	tplPassword = "password.html"
 	tplMessage  = "message.html"
+	tplForgot   = "forgot.html"
+	tplReset    = "reset.html"
+	tplConfirm  = "confirm.html"
 )
 
 // Messages shown on the pages. The sign-in failure is one sentence for an
@@ -105,6 +118,7 @@ func (h *Handlers) browserRoutes(e *echo.Echo, g *echo.Group) {
 	g.POST(pathSignOut, b.signOut)
 	g.GET(pathPassword, b.passwordForm)
 	g.POST(pathPassword, b.changePassword)
+	b.recoveryPages(g) // pages_recovery.go
 	g.GET(pathCSRF, b.csrfToken)
 	g.GET(pathStatic+"/:name", b.static)
 }
@@ -145,7 +159,7 @@ func newBrowser(h *Handlers) (*browser, error) {
 	// styles. form-action also covers the redirect after a form is sent.
 	b.csp = "default-src 'self'; img-src " + imgSrc + "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-	for _, page := range []string{tplSignIn, tplSignOut, tplPassword, tplMessage} {
+	for _, page := range []string{tplSignIn, tplSignOut, tplPassword, tplMessage, tplForgot, tplReset, tplConfirm} {
 		t, err := template.New(page).ParseFS(webFS, "web/templates/layout.html", "web/templates/"+page)
 		if err != nil {
 			return nil, fmt.Errorf("authn: page %s: %w", page, err)
@@ -177,11 +191,12 @@ type pageData struct {
 	Hint       string
 	LinkURL    string
 	LinkText   string
+	Token      string // a reset or verification token, carried by its form
 }
 
 func (b *browser) isPage(c echo.Context) bool {
 	switch strings.TrimPrefix(c.Path(), b.h.cfg.APIPrefix) {
-	case pathSignIn, pathSignOut, pathPassword:
+	case pathSignIn, pathSignOut, pathPassword, pathForgot, PathResetPage, PathVerifyPage:
 		return true
 	}
 	return false
@@ -298,6 +313,8 @@ func (b *browser) signInForm(c echo.Context) error {
 		d.Notice = msgExpired
 	case "signed_out":
 		d.Notice = msgSignedOut
+	case "reset":
+		d.Notice = msgReset
 	}
 	p, _, err := b.session(c, false)
 	switch {
@@ -315,6 +332,14 @@ func (b *browser) signInForm(c echo.Context) error {
 // signInPage renders the form with a pre-session CSRF token, reusing the
 // browser's nonce cookie so that two open sign-in tabs both work.
 func (b *browser) signInPage(c echo.Context, status int, d pageData) error {
+	d.CSRF = b.preSignInToken(c)
+	d.Heading = "Sign in"
+	return b.render(c, status, tplSignIn, d)
+}
+
+// preSignInToken is the CSRF token of a form sent without a session,
+// bound to the browser's nonce cookie (set here if it has none).
+func (b *browser) preSignInToken(c echo.Context) string {
 	nonce := ""
 	if ck, err := c.Request().Cookie(b.signInCookieName()); err == nil && validNonce(ck.Value) {
 		nonce = ck.Value
@@ -323,9 +348,7 @@ func (b *browser) signInPage(c echo.Context, status int, d pageData) error {
 		c.SetCookie(&http.Cookie{Name: b.signInCookieName(), Value: nonce, Path: "/",
 			HttpOnly: true, Secure: b.h.cfg.CookieSecure, SameSite: http.SameSiteStrictMode})
 	}
-	d.CSRF = b.csrf.signInToken(nonce)
-	d.Heading = "Sign in"
-	return b.render(c, status, tplSignIn, d)
+	return b.csrf.signInToken(nonce)
 }
 
 func validNonce(s string) bool {
@@ -400,6 +423,8 @@ func signInFailure(err error) (int, string, int) {
 			", or ask an administrator to unlock it.", retrySeconds(locked.RetryAfter)
 	case errors.Is(err, ErrBadCredentials):
 		return http.StatusBadRequest, msgBadCredentials, 0
+	case errors.Is(err, ErrUserNotVerified):
+		return http.StatusBadRequest, "Your e-mail address is not verified yet. Follow the link we sent you, or ask for a new one.", 0
 	}
 	return http.StatusInternalServerError, "", 0
 }

@@ -28,6 +28,7 @@ type ServiceConfig struct {
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
 	Policy          PasswordPolicy
+	Flows           FlowConfig // password reset, e-mail verification, notices
 }
 
 // Service is the account logic behind /auth and /users: registration,
@@ -43,6 +44,7 @@ type Service struct {
 	now      func() time.Time
 	log      *zap.Logger
 	metrics  *Metrics
+	flows    flowDeps
 }
 
 // ServiceDeps are the Service's collaborators.
@@ -56,6 +58,13 @@ type ServiceDeps struct {
 	Now      func() time.Time
 	Log      *zap.Logger
 	Metrics  *Metrics // nil records none
+	// AccountTokens keeps reset and verification tokens; nil turns those
+	// endpoints into 503s.
+	AccountTokens AccountTokenStore
+	// Notifier delivers mail to users; nil sends none (links and notices
+	// are then only logged as not sent).
+	Notifier    Notifier
+	FlowMetrics *FlowMetrics // nil records none
 }
 
 // NewService wires the login service.
@@ -63,8 +72,12 @@ func NewService(d ServiceDeps, cfg ServiceConfig) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.Log == nil {
+		d.Log = zap.NewNop()
+	}
 	return &Service{users: d.Users, sessions: d.Sessions, hasher: d.Hasher, lockout: d.Lockout,
-		tokens: d.Tokens, audit: d.Audit, cfg: cfg, now: d.Now, log: d.Log, metrics: d.Metrics}
+		tokens: d.Tokens, audit: d.Audit, cfg: cfg.withFlowDefaults(), now: d.Now, log: d.Log, metrics: d.Metrics,
+		flows: newFlowDeps(d)}
 }
 
 // ClientMeta is what is known of the caller, for sessions and audit rows.
@@ -135,6 +148,7 @@ func (s *Service) record(ctx context.Context, meta ClientMeta, action, userID st
 		return fmt.Errorf("%w: audit: %w", ErrUnavailable, err)
 	}
 	s.metrics.observe(action, details)
+	s.flows.metrics.observe(action, details)
 	return nil
 }
 
@@ -182,6 +196,13 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Client
 		// The account was locked by a concurrent failure while this password
 		// was checked: no success after the lock.
 		return LoginResult{}, s.lockedAnswer(ctx, user, email, lockedFor, meta)
+	}
+	if s.cfg.Flows.RequireVerified && !user.IsVerified {
+		// Only someone who knows the password learns this.
+		if err := s.record(ctx, meta, audit.ActionLoginFailed, user.ID, map[string]any{"reason": "unverified", "email": clip(email, 320)}); err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{}, ErrUserNotVerified
 	}
 
 	newHash := ""
@@ -337,6 +358,7 @@ func (s *Service) countFailure(ctx context.Context, att *Attempt, u User, meta C
 	if !lockedNow {
 		return nil
 	}
+	s.noticeLocked(u, *until)
 	return s.record(ctx, meta, audit.ActionAccountLocked, u.ID, map[string]any{
 		"locked_until": until.UTC().Format(time.RFC3339), "attempts": att.Failures(),
 	})

@@ -164,6 +164,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	_, _ = s.users.RecordSessionEndForUser(ctx, u.ID, s.now(), "password_changed", p.Session.ID)
+	s.noticePasswordChanged(u)
 	return s.record(ctx, meta, audit.ActionPasswordChanged, u.ID, map[string]any{"sessions_ended": ended})
 }
 

@@ -36,6 +36,11 @@ type Config struct {
 	TLS TLS `yaml:"tls"`
 	// UI brands Portero's own sign-in, sign-out and password pages.
 	UI UI `yaml:"ui"`
+	// Notify, PasswordReset and Verification configure the account
+	// recovery flows (notify.go).
+	Notify        Notify        `yaml:"notify"`
+	PasswordReset PasswordReset `yaml:"password_reset"`
+	Verification  Verification  `yaml:"verification"`
 }
 
 // TLS names the public listener's certificate and key (PEM files; the
@@ -228,5 +233,9 @@ func Default() Config {
 		Log:         Log{Level: "info", Format: "json"},
 		DefaultMode: "legacy",
 		UI:          UI{Title: "Portero"},
+
+		Notify:        defaultNotify(),
+		PasswordReset: PasswordReset{TokenLifetime: Duration(15 * time.Minute)},
+		Verification:  Verification{TokenLifetime: Duration(24 * time.Hour)},
 	}
 }

@@ -1,0 +1,79 @@
+package authn_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/portero/portero/authn"
+)
+
+// TestRecoveryPages: a browser without JavaScript asks for a reset link,
+// follows the mailed link, sets a new password (a weak one is explained
+// first), signs in with it; the used link then says it is dead. The
+// confirm-e-mail page works the same way. Forms without their CSRF token
+// are refused.
+func TestRecoveryPages(t *testing.T) {
+	t.Parallel()
+	a := newE2EApp(t, sqliteMemory, appConfig{Mail: true, Flows: authn.FlowConfig{
+		ResetURL: "https://app.test" + authn.PathResetPage, VerifyURL: "https://app.test" + authn.PathVerifyPage}})
+	acct := a.newAccount(t, false)
+	b := newBrowserSim(t, a)
+
+	signin := b.get("/auth/signin")
+	wantBody(t, signin, `href="/auth/forgot"`)
+	form := b.get("/auth/forgot")
+	wantStatus(t, form, http.StatusOK)
+	wantStatus(t, b.post("/auth/forgot", url.Values{"email": {acct.Email}}, nil), http.StatusForbidden)
+	sent := b.post("/auth/forgot", url.Values{"email": {acct.Email}, "csrf_token": {form.token(t)}}, nil)
+	wantStatus(t, sent, http.StatusOK)
+	wantBody(t, sent, "If there is an account for that address")
+	unknown := b.post("/auth/forgot", url.Values{"email": {"nobody@example.test"}, "csrf_token": {form.token(t)}}, nil)
+	if unknown.status != sent.status || unknown.body != sent.body {
+		t.Errorf("the page tells known from unknown addresses:\n%s\n%s", sent, unknown)
+	}
+
+	m := a.mail.Wait(t, acct.Email, 1, mailWait)
+	link, err := url.Parse(strings.Fields(m.Text[strings.Index(m.Text, "https://app.test"):])[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	resetPath := link.Path + "?" + link.RawQuery
+	reset := b.get(resetPath)
+	wantStatus(t, reset, http.StatusOK)
+	wantBody(t, reset, `name="token" value="`+m.Token()+`"`)
+	fill := func(pw string) url.Values {
+		return url.Values{"token": {m.Token()}, "new_password": {pw}, "confirm_password": {pw}, "csrf_token": {reset.token(t)}}
+	}
+	weak := b.post(authn.PathResetPage, fill("short"), nil)
+	wantStatus(t, weak, http.StatusBadRequest)
+	wantBody(t, weak, "does not meet the rules")
+	const next = "Br0wser-Harbor-Lamp!"
+	done := b.post(authn.PathResetPage, fill(next), nil)
+	if done.status != http.StatusSeeOther || done.header.Get("Location") != "/auth/signin?reason=reset" {
+		t.Fatalf("reset: %v %v", done, done.header)
+	}
+	wantBody(t, b.get("/auth/signin?reason=reset"), "Sign in with the new password")
+	if p := b.signIn(acct.Email, next, "/"); p.status != http.StatusSeeOther {
+		t.Fatalf("sign in with the new password: %v", p)
+	}
+	// Signed in now: the form carries the session's token, and the used link is dead.
+	again := b.get(resetPath)
+	dead := b.post(authn.PathResetPage, url.Values{"token": {m.Token()}, "new_password": {next + "x"}, "confirm_password": {next + "x"}, "csrf_token": {again.token(t)}}, nil)
+	wantStatus(t, dead, http.StatusBadRequest)
+	wantBody(t, dead, "not valid any more")
+	wantStatus(t, b.get(authn.PathResetPage+"?token=garbage"), http.StatusBadRequest)
+
+	// Confirm the e-mail address from its link.
+	a.do(t, req{method: "POST", path: "/auth/request-verify-token", json: map[string]string{"email": acct.Email}})
+	vm := a.mail.Wait(t, acct.Email, 3, mailWait) // after the password-changed notice
+	confirm := b.get(authn.PathVerifyPage + "?token=" + vm.Token())
+	wantStatus(t, confirm, http.StatusOK)
+	ok := b.post(authn.PathVerifyPage, url.Values{"token": {vm.Token()}, "csrf_token": {confirm.token(t)}}, nil)
+	wantStatus(t, ok, http.StatusOK)
+	wantBody(t, ok, "confirmed")
+	if u, err := a.users.UserByID(t.Context(), acct.ID); err != nil || !u.IsVerified {
+		t.Errorf("after the confirm page: verified %v, %v", u.IsVerified, err)
+	}
+}
