@@ -78,6 +78,7 @@ func (h *Handlers) Echo() *echo.Echo {
 	g.DELETE("/users/:id", h.admin(h.deleteUser))
 	g.POST("/users/:id/unlock", h.admin(h.unlock))
 	h.recoveryRoutes(g)
+	h.mfaRoutes(g)
 	h.adminRoutes(g) // GET/POST /users, /roles, /routes (admin.go)
 	h.dashboardRoutes(g)
 	h.migrationRoute(g) // GET /auth/stats/migration (stats_migration.go)
@@ -224,21 +225,30 @@ func (h *Handlers) login(cookie bool) echo.HandlerFunc {
 			return err
 		}
 		res, err := h.svc.Login(c.Request().Context(), username, password, meta(c))
+		var mfa *MFARequiredError
+		if errors.As(err, &mfa) {
+			return mfaRequired(c, mfa)
+		}
 		if err != nil {
 			return loginError(err)
 		}
 		proxy.SetUser(c.Request().Context(), res.User.ID)
-		if cookie {
-			h.setCookie(c, res.Token, res.Session)
-			return c.NoContent(http.StatusNoContent)
-		}
-		return writeJSON(c, http.StatusOK, map[string]any{
-			"access_token": res.Bearer, "token_type": "bearer",
-			// On the service's clock, which made the session: the real clock
-			// may differ from an injected one.
-			"expires_in": int(res.Session.AbsoluteExpiresAt.Sub(h.svc.Now()).Seconds()),
-		})
+		return h.loggedIn(c, res, cookie)
 	}
+}
+
+// loggedIn answers a completed login: the cookie, or the bearer token.
+func (h *Handlers) loggedIn(c echo.Context, res LoginResult, cookie bool) error {
+	if cookie {
+		h.setCookie(c, res.Token, res.Session)
+		return c.NoContent(http.StatusNoContent)
+	}
+	return writeJSON(c, http.StatusOK, map[string]any{
+		"access_token": res.Bearer, "token_type": "bearer",
+		// On the service's clock, which made the session: the real clock
+		// may differ from an injected one.
+		"expires_in": int(res.Session.AbsoluteExpiresAt.Sub(h.svc.Now()).Seconds()),
+	})
 }
 
 func loginError(err error) error {

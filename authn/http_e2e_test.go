@@ -218,10 +218,15 @@ func newE2EApp(t testing.TB, be backend, cfg appConfig) *e2eApp {
 		}
 	}
 	a.metrics = prometheus.NewRegistry()
+	sealer, err := authn.NewSecretSealer(ring)
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc := authn.NewService(authn.ServiceDeps{
 		Users: a.users, Sessions: store, Hasher: a.hasher, Lockout: lockout,
 		Tokens: tokens, Audit: writer, Now: now, Log: log,
 		AccountTokens: authn.NewAccountTokenStore(a.db), Notifier: notifier, FlowMetrics: authn.NewFlowMetrics(a.metrics),
+		MFAStore: authn.NewMFAStore(a.db), MFASealer: sealer,
 	}, authn.ServiceConfig{
 		Registration: cfg.Registration, RevealLock: cfg.Reveal,
 		IdleTimeout: cfg.Idle, AbsoluteTimeout: cfg.Absolute, Policy: authn.DefaultPasswordPolicy(),

@@ -3,6 +3,7 @@ package authn
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/portero/portero/audit"
 	"github.com/portero/portero/notify"
 )
 
@@ -71,6 +72,21 @@ func (m *FlowMetrics) observe(action string, details map[string]any) {
 		m.verifications.WithLabelValues("verified").Inc()
 	case ActionEmailVerifyFailed:
 		m.verifications.WithLabelValues(reason).Inc()
+	case ActionMFAEnrolled:
+		m.mfa.WithLabelValues("enrolled").Inc()
+	case ActionMFADisabled:
+		m.mfa.WithLabelValues("disabled").Inc()
+	case ActionMFAReset:
+		m.mfa.WithLabelValues("reset").Inc()
+	case ActionMFAFailed:
+		m.mfa.WithLabelValues("failed").Inc()
+	case audit.ActionLoginSucceeded:
+		switch details["mfa"] {
+		case "totp":
+			m.mfa.WithLabelValues("succeeded").Inc()
+		case "recovery_code":
+			m.mfa.WithLabelValues("recovery_code").Inc()
+		}
 	}
 }
 

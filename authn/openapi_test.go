@@ -24,6 +24,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pquerna/otp/totp"
 	"go.uber.org/zap"
 
 	"github.com/portero/portero/audit"
@@ -76,6 +77,10 @@ func newOpenAPIApp(t testing.TB) (*e2eApp, *echo.Echo) {
 	writer := newTestWriter(t, a.audit)
 	log := zap.NewNop()
 	a.mail = notifytest.NewServer(t)
+	sealer, err := authn.NewSecretSealer(ring)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mailer, err := notify.NewSMTP(a.mail.Config("no-reply@portero.test"))
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +89,7 @@ func newOpenAPIApp(t testing.TB) (*e2eApp, *echo.Echo) {
 		Users: a.users, Sessions: store, Hasher: a.hasher, Lockout: lockout,
 		Tokens: tokens, Audit: writer, Now: time.Now, Log: log,
 		AccountTokens: authn.NewAccountTokenStore(a.db), Notifier: mailer,
+		MFAStore: authn.NewMFAStore(a.db), MFASealer: sealer,
 	}, authn.ServiceConfig{
 		Registration: "open", IdleTimeout: time.Hour, AbsoluteTimeout: 12 * time.Hour, Policy: authn.DefaultPasswordPolicy(),
 	})
@@ -338,6 +344,35 @@ func TestOpenAPIDocumentMatchesAnswers(t *testing.T) {
 	c.do(t, req{method: "POST", path: "/auth/verify", json: map[string]string{"token": verifyToken}}, http.StatusOK, true)
 	c.do(t, req{method: "POST", path: "/auth/verify", json: map[string]string{"token": verifyToken}}, http.StatusBadRequest, true)
 	c.do(t, req{method: "POST", path: "/auth/verify", json: map[string]string{}}, http.StatusUnprocessableEntity, false)
+
+	// Second factor: enrol, confirm, two-step login (bearer and cookie), disable, admin reset.
+	mfa := a.newAccount(t, false)
+	mb := creds{bearer: a.login(t, mfa.Email, mfa.password)}
+	enrol := c.do(t, mb.on(req{method: "POST", path: "/auth/mfa/enroll"}), http.StatusOK, true)
+	secret, _ := enrol.object(t)["secret"].(string)
+	totpNow := func() string {
+		code, err := totp.GenerateCode(secret, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
+	}
+	c.do(t, mb.on(req{method: "POST", path: "/auth/mfa/confirm", json: map[string]string{"code": "000000"}}), http.StatusBadRequest, true)
+	conf := c.do(t, mb.on(req{method: "POST", path: "/auth/mfa/confirm", json: map[string]string{"code": totpNow()}}), http.StatusOK, true)
+	recovery, _ := conf.object(t)["recovery_codes"].([]any)
+	c.do(t, mb.on(req{method: "POST", path: "/auth/mfa/confirm", json: map[string]string{}}), http.StatusUnprocessableEntity, false)
+	ch := c.do(t, req{method: "POST", path: "/auth/login", json: map[string]string{"username": mfa.Email, "password": mfa.password}}, http.StatusUnauthorized, true)
+	mfaTok, _ := ch.object(t)["mfa_token"].(string)
+	c.do(t, req{method: "POST", path: "/auth/mfa/verify", json: map[string]string{"mfa_token": mfaTok, "code": "000000"}}, http.StatusBadRequest, true)
+	c.do(t, req{method: "POST", path: "/auth/mfa/verify", json: map[string]string{"mfa_token": mfaTok, "code": recovery[0].(string)}}, http.StatusOK, true)
+	c.do(t, req{method: "POST", path: "/auth/mfa/verify", json: map[string]string{"mfa_token": mfaTok, "code": recovery[1].(string)}}, http.StatusBadRequest, true)
+	ch = c.do(t, req{method: "POST", path: "/auth/cookie/login", json: map[string]string{"username": mfa.Email, "password": mfa.password}}, http.StatusUnauthorized, true)
+	mfaTok, _ = ch.object(t)["mfa_token"].(string)
+	c.do(t, req{method: "POST", path: "/auth/cookie/mfa/verify", json: map[string]string{"mfa_token": mfaTok, "code": recovery[2].(string)}}, http.StatusNoContent, true)
+	c.do(t, mb.on(req{method: "POST", path: "/auth/mfa/disable", json: map[string]string{"password": "Wrong-Pass-99!", "code": recovery[3].(string)}}), http.StatusBadRequest, true)
+	c.do(t, mb.on(req{method: "POST", path: "/auth/mfa/disable", json: map[string]string{"password": mfa.password, "code": recovery[4].(string)}}), http.StatusNoContent, true)
+	c.do(t, adm.on(req{method: "POST", path: "/users/" + mfa.ID + "/mfa/reset"}), http.StatusNoContent, true)
+	c.do(t, mb.on(req{method: "POST", path: "/users/" + mfa.ID + "/mfa/reset"}), http.StatusForbidden, true)
 
 	c.do(t, adm.on(req{method: "DELETE", path: "/users/" + user.ID}), http.StatusNoContent, true)
 }

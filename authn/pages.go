@@ -48,6 +48,7 @@ const (
 	pathCSRF     = "/auth/csrf"
 	pathStatic   = "/auth/static"
 	pathForgot   = "/auth/forgot"
+	pathSignMFA  = "/auth/signin/mfa"
 )
 
 // PathResetPage and PathVerifyPage are the pages the reset and verification
@@ -68,6 +69,7 @@ const (
 	tplForgot   = "forgot.html"
 	tplReset    = "reset.html"
 	tplConfirm  = "confirm.html"
+	tplMFA      = "mfa.html"
 )
 
 // Messages shown on the pages. The sign-in failure is one sentence for an
@@ -114,6 +116,7 @@ func (h *Handlers) browserRoutes(e *echo.Echo, g *echo.Group) {
 	e.Use(b.csrfProtect)
 	g.GET(pathSignIn, b.signInForm)
 	g.POST(pathSignIn, b.signIn)
+	g.POST(pathSignMFA, b.signInMFA)
 	g.GET(pathSignOut, b.signOutForm)
 	g.POST(pathSignOut, b.signOut)
 	g.GET(pathPassword, b.passwordForm)
@@ -159,7 +162,7 @@ func newBrowser(h *Handlers) (*browser, error) {
 	// styles. form-action also covers the redirect after a form is sent.
 	b.csp = "default-src 'self'; img-src " + imgSrc + "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-	for _, page := range []string{tplSignIn, tplSignOut, tplPassword, tplMessage, tplForgot, tplReset, tplConfirm} {
+	for _, page := range []string{tplSignIn, tplSignOut, tplPassword, tplMessage, tplForgot, tplReset, tplConfirm, tplMFA} {
 		t, err := template.New(page).ParseFS(webFS, "web/templates/layout.html", "web/templates/"+page)
 		if err != nil {
 			return nil, fmt.Errorf("authn: page %s: %w", page, err)
@@ -196,7 +199,7 @@ type pageData struct {
 
 func (b *browser) isPage(c echo.Context) bool {
 	switch strings.TrimPrefix(c.Path(), b.h.cfg.APIPrefix) {
-	case pathSignIn, pathSignOut, pathPassword, pathForgot, PathResetPage, PathVerifyPage:
+	case pathSignIn, pathSignOut, pathPassword, pathForgot, PathResetPage, PathVerifyPage, pathSignMFA:
 		return true
 	}
 	return false
@@ -387,6 +390,10 @@ func (b *browser) signIn(c echo.Context) error {
 		return b.signInPage(c, http.StatusUnprocessableEntity, d)
 	}
 	res, err := b.h.svc.Login(r.Context(), d.Email, password, meta(c))
+	var mfa *MFARequiredError
+	if errors.As(err, &mfa) {
+		return b.mfaPage(c, http.StatusOK, pageData{Next: d.Next, Token: mfa.Token})
+	}
 	if err != nil {
 		status, msg, retry := signInFailure(err)
 		if status >= 500 {
@@ -398,6 +405,12 @@ func (b *browser) signIn(c echo.Context) error {
 		d.Error = msg
 		return b.signInPage(c, status, d)
 	}
+	return b.signedIn(c, res, d.Next)
+}
+
+// signedIn ends a sign-in: the new session's cookie, then back to next.
+func (b *browser) signedIn(c echo.Context, res LoginResult, next string) error {
+	r := c.Request()
 	// The browser's previous session, if any, ends: one browser, one session.
 	if old, _, err := b.session(c, false); err == nil {
 		_ = b.h.svc.Logout(r.Context(), old, meta(c))
@@ -406,7 +419,7 @@ func (b *browser) signIn(c echo.Context) error {
 	b.h.setCookie(c, res.Token, res.Session)
 	c.SetCookie(&http.Cookie{Name: b.signInCookieName(), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: b.h.cfg.CookieSecure, SameSite: http.SameSiteStrictMode})
-	return b.seeOther(c, d.Next)
+	return b.seeOther(c, next)
 }
 
 // signInFailure is the page's answer to a refused login: status, sentence

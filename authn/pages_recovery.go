@@ -157,3 +157,37 @@ func (b *browser) confirm(c echo.Context) error {
 	}
 	return b.message(c, http.StatusOK, heading, msgVerified)
 }
+
+// mfaPage asks for the second factor after a right password; the
+// challenge rides in the form, bound to the pre-sign-in CSRF nonce.
+func (b *browser) mfaPage(c echo.Context, status int, d pageData) error {
+	d.Heading, d.CSRF = "Two-step sign-in", b.preSignInToken(c)
+	return b.render(c, status, tplMFA, d)
+}
+
+func (b *browser) signInMFA(c echo.Context) error {
+	r := c.Request()
+	if err := parseForm(c); err != nil {
+		return b.message(c, http.StatusRequestEntityTooLarge, "Two-step sign-in", "The form was too large.")
+	}
+	f := r.PostForm
+	d := pageData{Next: SafeNext(f.Get("next")), Token: f.Get("mfa_token")}
+	if !sameOrigin(r) {
+		return b.csrfRefused(c, "CSRF_ORIGIN_MISMATCH")
+	}
+	if ck, err := r.Cookie(b.signInCookieName()); err != nil || !b.csrf.validSignIn(ck.Value, f.Get(CSRFFormField)) {
+		d.Error = msgFormExpired
+		return b.mfaPage(c, http.StatusForbidden, d)
+	}
+	res, err := b.h.svc.VerifyMFA(r.Context(), d.Token, f.Get("code"), meta(c))
+	switch {
+	case errors.Is(err, ErrMFABadCode):
+		d.Error = "That code is not right, or was used already."
+		return b.mfaPage(c, http.StatusBadRequest, d)
+	case errors.Is(err, ErrMFABadChallenge):
+		return b.signInPage(c, http.StatusBadRequest, pageData{Next: d.Next, Error: "The sign-in took too long. Please sign in again."})
+	case err != nil:
+		return b.failure(c, err)
+	}
+	return b.signedIn(c, res, d.Next)
+}

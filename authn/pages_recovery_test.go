@@ -3,8 +3,10 @@ package authn_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portero/portero/authn"
 )
@@ -76,4 +78,33 @@ func TestRecoveryPages(t *testing.T) {
 	if u, err := a.users.UserByID(t.Context(), acct.ID); err != nil || !u.IsVerified {
 		t.Errorf("after the confirm page: verified %v, %v", u.IsVerified, err)
 	}
+}
+
+// TestSignInPageMFA: the sign-in page asks a user with a second factor for
+// a code after the right password, and signs in only with a right one.
+func TestSignInPageMFA(t *testing.T) {
+	t.Parallel()
+	a := newE2EApp(t, sqliteMemory, appConfig{})
+	acct := a.newAccount(t, false)
+	secret, _ := a.mfaUser(t, acct)
+	a.clock.Advance(30 * time.Second)
+	b := newBrowserSim(t, a)
+	step := b.signIn(acct.Email, acct.password, "/somewhere")
+	wantStatus(t, step, http.StatusOK)
+	wantBody(t, step, `name="mfa_token"`, `autocomplete="one-time-code"`)
+	if _, ok := b.cookies[e2eCookie]; ok {
+		t.Fatal("a session cookie before the second factor")
+	}
+	token := regexp.MustCompile(`name="mfa_token" value="([^"]+)"`).FindStringSubmatch(step.body)[1]
+	send := func(code string) page {
+		return b.post("/auth/signin/mfa", url.Values{"mfa_token": {token}, "code": {code}, "next": {"/somewhere"}, "csrf_token": {step.token(t)}}, nil)
+	}
+	wrong := send("000000")
+	wantStatus(t, wrong, http.StatusBadRequest)
+	wantBody(t, wrong, "not right")
+	ok := send(a.code(t, secret))
+	if ok.status != http.StatusSeeOther || ok.header.Get("Location") != "/somewhere" || b.cookies[e2eCookie] == "" {
+		t.Fatalf("second step: %v %v", ok, ok.header)
+	}
+	wantStatus(t, b.get("/auth/password"), http.StatusOK)
 }

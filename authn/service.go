@@ -45,6 +45,7 @@ type Service struct {
 	log      *zap.Logger
 	metrics  *Metrics
 	flows    flowDeps
+	mfa      mfaDeps
 }
 
 // ServiceDeps are the Service's collaborators.
@@ -65,6 +66,10 @@ type ServiceDeps struct {
 	// are then only logged as not sent).
 	Notifier    Notifier
 	FlowMetrics *FlowMetrics // nil records none
+	// MFAStore and MFASealer enable the TOTP second factor (both, and
+	// AccountTokens for the login challenge); nil leaves logins one step.
+	MFAStore  MFAStore
+	MFASealer *SecretSealer
 }
 
 // NewService wires the login service.
@@ -77,7 +82,7 @@ func NewService(d ServiceDeps, cfg ServiceConfig) *Service {
 	}
 	return &Service{users: d.Users, sessions: d.Sessions, hasher: d.Hasher, lockout: d.Lockout,
 		tokens: d.Tokens, audit: d.Audit, cfg: cfg.withFlowDefaults(), now: d.Now, log: d.Log, metrics: d.Metrics,
-		flows: newFlowDeps(d)}
+		flows: newFlowDeps(d), mfa: mfaDeps{store: d.MFAStore, sealer: d.MFASealer}}
 }
 
 // ClientMeta is what is known of the caller, for sessions and audit rows.
@@ -190,7 +195,17 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Client
 	if !ok || !user.IsActive {
 		return LoginResult{}, s.failed(ctx, att, user, email, ok, meta)
 	}
-	if lockedFor, err := att.Succeed(ctx); err != nil {
+	mfa, err := s.hasMFA(ctx, user.ID)
+	if err != nil {
+		_ = att.Release(ctx)
+		return LoginResult{}, err
+	}
+	if mfa {
+		// The login is not over: earlier failures stay counted until a
+		// code completes it, so codes cannot be guessed between right
+		// passwords without the lockout noticing.
+		_ = att.Release(ctx)
+	} else if lockedFor, err := att.Succeed(ctx); err != nil {
 		return LoginResult{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	} else if lockedFor > 0 {
 		// The account was locked by a concurrent failure while this password
@@ -203,6 +218,9 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Client
 			return LoginResult{}, err
 		}
 		return LoginResult{}, ErrUserNotVerified
+	}
+	if mfa {
+		return LoginResult{}, s.mfaChallenge(ctx, *user)
 	}
 
 	newHash := ""

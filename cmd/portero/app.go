@@ -143,10 +143,15 @@ func newApp(ctx context.Context, cfg configs.Config, getenv func(string) string,
 	if err != nil {
 		return nil, err
 	}
+	sealer, err := authn.NewSecretSealer(ring)
+	if err != nil {
+		return nil, err
+	}
 	a.svc = authn.NewService(authn.ServiceDeps{
 		Users: a.users, Sessions: a.sessions, Hasher: a.hasher, Lockout: lockout,
 		Tokens: a.tokens, Audit: a.audit, Log: log, Metrics: authn.NewMetrics(a.metrics),
 		AccountTokens: authn.NewAccountTokenStore(a.db), Notifier: notifier, FlowMetrics: authn.NewFlowMetrics(a.metrics),
+		MFAStore: authn.NewMFAStore(a.db), MFASealer: sealer,
 	}, authn.ServiceConfig{
 		Registration: cfg.Registration, RevealLock: cfg.Lockout.Reveal,
 		IdleTimeout: idle, AbsoluteTimeout: abs, Policy: authn.DefaultPasswordPolicy(),
