@@ -229,6 +229,10 @@ func (h *Handlers) login(cookie bool) echo.HandlerFunc {
 		if errors.As(err, &mfa) {
 			return mfaRequired(c, mfa)
 		}
+		var enrol *MFAEnrolmentRequiredError
+		if errors.As(err, &enrol) {
+			return mfaEnrolmentRequired(c, enrol)
+		}
 		if err != nil {
 			return loginError(err)
 		}

@@ -13,8 +13,8 @@ import (
 
 // mfaRoutes adds the second factor's endpoints.
 func (h *Handlers) mfaRoutes(g *echo.Group) {
-	g.POST("/auth/mfa/enroll", h.authed(h.mfaEnroll))
-	g.POST("/auth/mfa/confirm", h.authed(h.mfaConfirm))
+	g.POST("/auth/mfa/enroll", h.enrolAuthed(h.mfaEnroll))
+	g.POST("/auth/mfa/confirm", h.enrolAuthed(h.mfaConfirm))
 	g.POST("/auth/mfa/disable", h.authed(h.mfaDisable))
 	g.POST("/auth/mfa/verify", h.mfaVerify(false))
 	g.POST("/auth/cookie/mfa/verify", h.mfaVerify(true))
@@ -30,6 +30,51 @@ func mfaRequired(c echo.Context, e *MFARequiredError) error {
 	return writeJSON(c, http.StatusUnauthorized, map[string]any{
 		"detail": "LOGIN_MFA_REQUIRED", "mfa_token": e.Token, "expires_in": int(e.ExpiresIn.Seconds()),
 	})
+}
+
+// mfaEnrolmentRequired answers the password of a user whose role needs a
+// second factor they have not set up: the token stands in for a session
+// on /auth/mfa/enroll and /auth/mfa/confirm.
+func mfaEnrolmentRequired(c echo.Context, e *MFAEnrolmentRequiredError) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().Header().Set("WWW-Authenticate", `Bearer realm="portero", error="mfa_enrolment_required"`)
+	return writeJSON(c, http.StatusUnauthorized, map[string]any{
+		"detail": "LOGIN_MFA_ENROLMENT_REQUIRED", "mfa_token": e.Token, "expires_in": int(e.ExpiresIn.Seconds()),
+	})
+}
+
+// enrolAuthed accepts a session, or, from a client that sends neither a
+// bearer token nor the cookie, an enrolment challenge as "mfa_token" in
+// the JSON body.
+func (h *Handlers) enrolAuthed(next echo.HandlerFunc) echo.HandlerFunc {
+	authed := h.authed(next)
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Header.Get("Authorization") != "" || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			return authed(c)
+		}
+		if ck, err := r.Cookie(h.cfg.CookieName); err == nil && ck.Value != "" {
+			return authed(c)
+		}
+		in := map[string]any{}
+		if err := decodeJSON(c, &in); err != nil {
+			return err
+		}
+		tok, _ := in["mfa_token"].(string)
+		if tok == "" {
+			return apiErr(http.StatusUnauthorized, "Unauthorized")
+		}
+		p, err := h.svc.EnrolmentPrincipal(r.Context(), tok)
+		switch {
+		case errors.Is(err, ErrMFABadChallenge):
+			return apiErr(http.StatusBadRequest, "LOGIN_MFA_BAD_TOKEN")
+		case err != nil:
+			return err
+		}
+		c.Set("principal", p)
+		c.Set("body", in)
+		return next(c)
+	}
 }
 
 func mfaError(err error) error {
@@ -60,9 +105,12 @@ func (h *Handlers) mfaEnroll(c echo.Context) error {
 
 // codeInput reads the named string fields of a JSON body, each required.
 func codeInput(c echo.Context, fields ...string) (map[string]string, error) {
-	in := map[string]any{}
-	if err := decodeJSON(c, &in); err != nil {
-		return nil, err
+	in, _ := c.Get("body").(map[string]any) // read already by enrolAuthed
+	if in == nil {
+		in = map[string]any{}
+		if err := decodeJSON(c, &in); err != nil {
+			return nil, err
+		}
 	}
 	out := map[string]string{}
 	var issues []ValidationIssue

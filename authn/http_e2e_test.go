@@ -241,7 +241,7 @@ func newE2EApp(t testing.TB, be backend, cfg appConfig) *e2eApp {
 	// X-Forwarded-For.
 	front := proxy.NewFront(proxy.FrontOptions{
 		Own:         own,
-		OwnPrefixes: []string{"/auth", "/users"},
+		OwnPrefixes: []string{"/auth", "/users", "/roles"},
 		Health:      http.NotFoundHandler(),
 		Forward:     http.NotFoundHandler(),
 		IPs:         proxy.NewIPResolver([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}),

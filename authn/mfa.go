@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portero/portero/audit"
+	"github.com/portero/portero/sessions"
 )
 
 // Second factor: TOTP (RFC 6238: SHA-1, six digits, 30-second steps, what
@@ -36,6 +37,11 @@ const (
 	mfaChallengeLifetime = 5 * time.Minute
 	recoveryCodeCount    = 10
 	purposeMFAChallenge  = "mfa_challenge"
+	// An enrolment challenge lets a user whose role requires a second
+	// factor, and who has none, enrol after the password: long enough to
+	// install an app.
+	purposeMFAEnrol  = "mfa_enrol"
+	mfaEnrolLifetime = 15 * time.Minute
 )
 
 // Audit actions of the second factor.
@@ -62,6 +68,16 @@ type MFARequiredError struct {
 }
 
 func (e *MFARequiredError) Error() string { return "authn: second factor required" }
+
+// MFAEnrolmentRequiredError is a right password of a user whose role
+// requires a second factor they have not set up: Token lets them call
+// POST /auth/mfa/enroll and /auth/mfa/confirm, and nothing else.
+type MFAEnrolmentRequiredError struct {
+	Token     string
+	ExpiresIn time.Duration
+}
+
+func (e *MFAEnrolmentRequiredError) Error() string { return "authn: second factor enrolment required" }
 
 // SecretSealer encrypts TOTP secrets at rest (AES-256-GCM under a key
 // derived from secret_key, named by its kid so a rotated secret_key still
@@ -208,7 +224,10 @@ func (s *Service) ConfirmMFA(ctx context.Context, p Principal, code string, meta
 	if !ok {
 		return nil, ErrMFAAlreadyEnabled // a concurrent confirmation won
 	}
-	if err := s.record(ctx, meta, ActionMFAEnrolled, p.Session.UserID, nil); err != nil {
+	if err := s.flows.tokens.DeleteAccountTokens(ctx, p.Session.UserID, purposeMFAEnrol); err != nil {
+		s.log.Warn("enrolment challenge not deleted", zap.Error(err)) // it expires soon anyway
+	}
+	if err := s.record(ctx, meta, ActionMFAEnrolled, p.Session.UserID, map[string]any{"via": p.Via}); err != nil {
 		return nil, err
 	}
 	return codes, nil
@@ -354,6 +373,40 @@ func (s *Service) hasMFA(ctx context.Context, userID string) (bool, error) {
 		return false, storeErr(err)
 	}
 	return st.Confirmed, nil
+}
+
+// mfaEnrolChallenge answers a right password of a user whose role
+// requires a second factor they do not have.
+func (s *Service) mfaEnrolChallenge(ctx context.Context, u User, email string, meta ClientMeta) error {
+	token, hash, err := newAccountToken()
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	if err := s.flows.tokens.SaveAccountToken(ctx, AccountToken{Hash: hash, UserID: u.ID, Purpose: purposeMFAEnrol,
+		Fingerprint: fingerprint(purposeMFAEnrol, u.HashedPassword), ExpiresAt: now.Add(mfaEnrolLifetime)}, now); err != nil {
+		return storeErr(err)
+	}
+	if err := s.record(ctx, meta, audit.ActionLoginFailed, u.ID, map[string]any{"reason": "mfa_enrolment_required", "email": clip(email, 320)}); err != nil {
+		return err
+	}
+	return &MFAEnrolmentRequiredError{Token: token, ExpiresIn: mfaEnrolLifetime}
+}
+
+// EnrolmentPrincipal is who an enrolment challenge speaks for, for
+// EnrollMFA and ConfirmMFA only.
+func (s *Service) EnrolmentPrincipal(ctx context.Context, token string) (Principal, error) {
+	t, u, err := s.peekToken(ctx, token, purposeMFAEnrol, mfaEnrolLifetime)
+	if err == nil && fingerprint(purposeMFAEnrol, u.HashedPassword) != t.Fingerprint {
+		err = ErrAccountTokenNotFound
+	}
+	switch {
+	case errors.Is(err, ErrAccountTokenNotFound), errors.Is(err, ErrUserNotFound):
+		return Principal{}, ErrMFABadChallenge
+	case err != nil:
+		return Principal{}, storeErr(err)
+	}
+	return Principal{Session: sessions.Session{UserID: u.ID, Email: u.Email}, Via: "mfa_enrolment"}, nil
 }
 
 // mfaChallenge answers a right password of a user with a second factor: a

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"image/png"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -202,5 +203,61 @@ func TestE2EMFAAdminReset(t *testing.T) {
 		if len(rows) != 1 || rows[0].Details["by"] != admin.ID || rows[0].Details["had_mfa"] != true {
 			t.Errorf("reset rows %+v", rows)
 		}
+	})
+}
+
+// TestE2EMFARoleRequired: a role an admin marks mfa_required keeps its
+// users without a second factor from any session: the password answers
+// LOGIN_MFA_ENROLMENT_REQUIRED with a token good only for enrolling; once
+// enrolled they log in in two steps. Unmarking the role lifts the rule.
+func TestE2EMFARoleRequired(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, be backend) {
+		a := newE2EApp(t, be, appConfig{})
+		adm := creds{bearer: a.loginVerified(t)}
+		r := a.do(t, adm.on(req{method: "POST", path: "/roles", json: map[string]any{"name": "lab-" + randHex(3), "mfa_required": true}}))
+		if r.status != http.StatusCreated || r.object(t)["mfa_required"] != true {
+			t.Fatalf("create role: %v", r)
+		}
+		roleID := r.object(t)["id"].(float64)
+		u, plain := a.newAccount(t, false), a.newAccount(t, false)
+		for _, acct := range []account{u, plain} {
+			if r := a.do(t, adm.on(req{method: "PATCH", path: "/users/" + acct.ID, json: map[string]any{"role_id": roleID}})); r.status != http.StatusOK {
+				t.Fatal(r)
+			}
+		}
+
+		r = a.do(t, loginReq(u.Email, u.password, a.ip()))
+		if r.status != http.StatusUnauthorized || r.detail() != "LOGIN_MFA_ENROLMENT_REQUIRED" {
+			t.Fatalf("login: %v", r)
+		}
+		enrol := r.object(t)["mfa_token"].(string)
+		wantDetail(t, a.do(t, loginReq(u.Email, "Wrong-Pass-99!", a.ip())), http.StatusBadRequest, "LOGIN_BAD_CREDENTIALS")
+		wantDetail(t, a.do(t, mfaVerify("/auth/mfa/verify", enrol, "123456")), http.StatusBadRequest, "LOGIN_MFA_BAD_TOKEN")
+		wantDetail(t, a.do(t, req{method: "POST", path: "/auth/mfa/enroll", json: map[string]string{"mfa_token": strings.Repeat("A", 43)}}), http.StatusBadRequest, "LOGIN_MFA_BAD_TOKEN")
+		wantDetail(t, a.do(t, req{method: "POST", path: "/auth/mfa/enroll"}), http.StatusUnauthorized, "Unauthorized")
+
+		r = a.do(t, req{method: "POST", path: "/auth/mfa/enroll", json: map[string]string{"mfa_token": enrol}})
+		if r.status != http.StatusOK {
+			t.Fatalf("enroll with the enrolment token: %v", r)
+		}
+		secret := r.object(t)["secret"].(string)
+		confirm := req{method: "POST", path: "/auth/mfa/confirm", json: map[string]string{"mfa_token": enrol, "code": a.code(t, secret)}}
+		if r := a.do(t, confirm); r.status != http.StatusOK {
+			t.Fatalf("confirm with the enrolment token: %v", r)
+		}
+		wantDetail(t, a.do(t, confirm), http.StatusBadRequest, "LOGIN_MFA_BAD_TOKEN")
+
+		a.clock.Advance(30 * time.Second)
+		tok := a.challenge(t, u, "/auth/login")
+		if r := a.do(t, mfaVerify("/auth/mfa/verify", tok, a.code(t, secret))); r.status != http.StatusOK {
+			t.Fatalf("two-step login: %v", r)
+		}
+
+		if r := a.do(t, adm.on(req{method: "PATCH", path: "/roles/" + strconv.Itoa(int(roleID)), json: map[string]any{"mfa_required": false}})); r.status != http.StatusOK || r.object(t)["mfa_required"] != false {
+			t.Fatalf("unmark role: %v", r)
+		}
+		a.login(t, plain.Email, plain.password)
+		a.auditRows(t, audit.Filter{Action: audit.ActionLoginFailed, UserID: u.ID}, rowsExactly(2))
 	})
 }

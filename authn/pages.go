@@ -436,6 +436,8 @@ func signInFailure(err error) (int, string, int) {
 			", or ask an administrator to unlock it.", retrySeconds(locked.RetryAfter)
 	case errors.Is(err, ErrBadCredentials):
 		return http.StatusBadRequest, msgBadCredentials, 0
+	case errors.As(err, new(*MFAEnrolmentRequiredError)):
+		return http.StatusForbidden, "Your account must set up two-step sign-in before it can sign in here. Ask an administrator, or enrol with an authenticator app through the API.", 0
 	case errors.Is(err, ErrUserNotVerified):
 		return http.StatusBadRequest, "Your e-mail address is not verified yet. Follow the link we sent you, or ask for a new one.", 0
 	}

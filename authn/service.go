@@ -222,6 +222,9 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Client
 	if mfa {
 		return LoginResult{}, s.mfaChallenge(ctx, *user)
 	}
+	if user.RoleMFARequired && s.mfaOn() {
+		return LoginResult{}, s.mfaEnrolChallenge(ctx, *user, email, meta)
+	}
 
 	newHash := ""
 	if rehash {

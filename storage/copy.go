@@ -263,7 +263,7 @@ type copySpec struct {
 func copyTables() []copySpec {
 	return []copySpec{
 		{name: "roles", upsert: true, userCol: -1, cols: []copyColumn{
-			{"id", kindInt}, {"name", kindText}, {"permissions", kindJSON}, {"created_at", kindTime},
+			{"id", kindInt}, {"name", kindText}, {"permissions", kindJSON}, {"created_at", kindTime}, {"mfa_required", kindBool},
 		}},
 		{name: "users", userCol: -1, cols: []copyColumn{
 			{"id", kindUUID}, {"email", kindText}, {"hashed_password", kindText},
