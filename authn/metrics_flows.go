@@ -28,7 +28,7 @@ func NewFlowMetrics(reg prometheus.Registerer) *FlowMetrics {
 			Name: "portero_email_verifications_total", Help: "E-mail verification steps by result (requested, verified, bad_token, already_verified).",
 		}, []string{"result"}),
 		mfa: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "portero_mfa_verifications_total", Help: "Second-factor checks and changes by result (succeeded, recovery_code, failed, enrolled, disabled, reset).",
+			Name: "portero_mfa_verifications_total", Help: "Second-factor checks and changes by result (challenged, succeeded, recovery_code, failed, enrolled, disabled, reset).",
 		}, []string{"result"}),
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portero_notifications_sent_total", Help: "Messages to users by kind and result (sent, failed, dropped: the queue was full).",
@@ -80,6 +80,8 @@ func (m *FlowMetrics) observe(action string, details map[string]any) {
 		m.mfa.WithLabelValues("reset").Inc()
 	case ActionMFAFailed:
 		m.mfa.WithLabelValues("failed").Inc()
+	case ActionMFAChallenged:
+		m.mfa.WithLabelValues("challenged").Inc()
 	case audit.ActionLoginSucceeded:
 		switch details["mfa"] {
 		case "totp":

@@ -50,6 +50,8 @@ const (
 	ActionMFADisabled = "auth.mfa.disabled"
 	ActionMFAFailed   = "auth.mfa.failed"
 	ActionMFAReset    = "auth.mfa.reset"
+	// ActionMFAChallenged: the password was right and a code is awaited.
+	ActionMFAChallenged = "auth.mfa.challenged"
 )
 
 // Errors of the second factor.
@@ -412,7 +414,7 @@ func (s *Service) EnrolmentPrincipal(ctx context.Context, token string) (Princip
 // mfaChallenge answers a right password of a user with a second factor: a
 // single-use challenge (stored hashed like a reset token, bound to the
 // password hash) instead of a session, as a *MFARequiredError.
-func (s *Service) mfaChallenge(ctx context.Context, u User) error {
+func (s *Service) mfaChallenge(ctx context.Context, u User, meta ClientMeta) error {
 	token, hash, err := newAccountToken()
 	if err != nil {
 		return err
@@ -421,6 +423,9 @@ func (s *Service) mfaChallenge(ctx context.Context, u User) error {
 	if err := s.flows.tokens.SaveAccountToken(ctx, AccountToken{Hash: hash, UserID: u.ID, Purpose: purposeMFAChallenge,
 		Fingerprint: fingerprint(purposeMFAChallenge, u.HashedPassword), ExpiresAt: now.Add(mfaChallengeLifetime)}, now); err != nil {
 		return storeErr(err)
+	}
+	if err := s.record(ctx, meta, ActionMFAChallenged, u.ID, nil); err != nil {
+		return err
 	}
 	return &MFARequiredError{Token: token, ExpiresIn: mfaChallengeLifetime}
 }

@@ -220,7 +220,7 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Client
 		return LoginResult{}, ErrUserNotVerified
 	}
 	if mfa {
-		return LoginResult{}, s.mfaChallenge(ctx, *user)
+		return LoginResult{}, s.mfaChallenge(ctx, *user, meta)
 	}
 	if user.RoleMFARequired && s.mfaOn() {
 		return LoginResult{}, s.mfaEnrolChallenge(ctx, *user, email, meta)
