@@ -257,7 +257,7 @@ func TestOpenAPIDocumentMatchesAnswers(t *testing.T) {
 	for _, rt := range own.Routes() {
 		p := rt.Path
 		if strings.HasPrefix(p, "/auth/sign") || strings.HasPrefix(p, "/auth/password") || strings.HasPrefix(p, "/auth/static") || rt.Method == echo.RouteNotFound ||
-			p == "/auth/forgot" || p == authn.PathResetPage || p == authn.PathVerifyPage {
+			p == "/auth/forgot" || p == "/auth/two-step" || p == authn.PathResetPage || p == authn.PathVerifyPage {
 			continue
 		}
 		p = strings.Replace(p, "/routes/*", "/routes/{route}/mode", 1)

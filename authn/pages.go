@@ -49,6 +49,7 @@ const (
 	pathStatic   = "/auth/static"
 	pathForgot   = "/auth/forgot"
 	pathSignMFA  = "/auth/signin/mfa"
+	pathTwoStep  = "/auth/two-step"
 )
 
 // PathResetPage and PathVerifyPage are the pages the reset and verification
@@ -70,6 +71,7 @@ const (
 	tplReset    = "reset.html"
 	tplConfirm  = "confirm.html"
 	tplMFA      = "mfa.html"
+	tplTwoStep  = "twostep.html"
 )
 
 // Messages shown on the pages. The sign-in failure is one sentence for an
@@ -122,6 +124,8 @@ func (h *Handlers) browserRoutes(e *echo.Echo, g *echo.Group) {
 	g.GET(pathPassword, b.passwordForm)
 	g.POST(pathPassword, b.changePassword)
 	b.recoveryPages(g) // pages_recovery.go
+	g.GET(pathTwoStep, b.twoStepPage)
+	g.POST(pathTwoStep, b.twoStep)
 	g.GET(pathCSRF, b.csrfToken)
 	g.GET(pathStatic+"/:name", b.static)
 }
@@ -150,7 +154,9 @@ func newBrowser(h *Handlers) (*browser, error) {
 	}
 	b.css = b.assetURL("portero.css")
 	b.logo = h.cfg.Pages.LogoURL
-	imgSrc := "'self'"
+	// data: images only: the two-step page shows its QR code inline, so
+	// the secret it encodes is never served from a URL of its own.
+	imgSrc := "'self' data:"
 	if b.logo == "" {
 		b.logo = b.assetURL("logo.svg")
 	} else if u, err := url.Parse(b.logo); err == nil && u.Scheme == "https" && u.Host != "" {
@@ -162,7 +168,7 @@ func newBrowser(h *Handlers) (*browser, error) {
 	// styles. form-action also covers the redirect after a form is sent.
 	b.csp = "default-src 'self'; img-src " + imgSrc + "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-	for _, page := range []string{tplSignIn, tplSignOut, tplPassword, tplMessage, tplForgot, tplReset, tplConfirm, tplMFA} {
+	for _, page := range []string{tplSignIn, tplSignOut, tplPassword, tplMessage, tplForgot, tplReset, tplConfirm, tplMFA, tplTwoStep} {
 		t, err := template.New(page).ParseFS(webFS, "web/templates/layout.html", "web/templates/"+page)
 		if err != nil {
 			return nil, fmt.Errorf("authn: page %s: %w", page, err)
@@ -195,11 +201,18 @@ type pageData struct {
 	LinkURL    string
 	LinkText   string
 	Token      string // a reset or verification token, carried by its form
+	// The two-step page: whether the second factor is on, and while
+	// setting it up the QR code (a data: URI), the secret, then the
+	// recovery codes.
+	MFAOn    bool
+	QR       template.URL
+	Secret   string
+	Recovery []string
 }
 
 func (b *browser) isPage(c echo.Context) bool {
 	switch strings.TrimPrefix(c.Path(), b.h.cfg.APIPrefix) {
-	case pathSignIn, pathSignOut, pathPassword, pathForgot, PathResetPage, PathVerifyPage, pathSignMFA:
+	case pathSignIn, pathSignOut, pathPassword, pathForgot, PathResetPage, PathVerifyPage, pathSignMFA, pathTwoStep:
 		return true
 	}
 	return false
@@ -498,8 +511,13 @@ func (b *browser) passwordForm(c echo.Context) error {
 }
 
 // toSignIn sends a browser without a live session to sign in, coming back
-// to this page afterwards.
+// to the password page afterwards.
 func (b *browser) toSignIn(c echo.Context, err error) error {
+	return b.toSignInFrom(c, err, pathPassword)
+}
+
+// toSignInFrom is toSignIn coming back to page.
+func (b *browser) toSignInFrom(c echo.Context, err error, page string) error {
 	if errors.Is(err, proxy.ErrAuthUnavailable) {
 		return b.failure(c, err)
 	}
@@ -507,7 +525,7 @@ func (b *browser) toSignIn(c echo.Context, err error) error {
 	if errors.Is(err, proxy.ErrInvalidCredentials) {
 		reason = "expired"
 	}
-	return b.seeOther(c, b.signInURL(b.h.cfg.APIPrefix+pathPassword, reason))
+	return b.seeOther(c, b.signInURL(b.h.cfg.APIPrefix+page, reason))
 }
 
 func (b *browser) changePassword(c echo.Context) error {

@@ -108,3 +108,46 @@ func TestSignInPageMFA(t *testing.T) {
 	}
 	wantStatus(t, b.get("/auth/password"), http.StatusOK)
 }
+
+// TestTwoStepPage: a signed-in browser sets up the second factor from the
+// page (QR code inline, first code, recovery codes), then turns it off
+// with its password and a code.
+func TestTwoStepPage(t *testing.T) {
+	t.Parallel()
+	a := newE2EApp(t, sqliteMemory, appConfig{})
+	acct := a.newAccount(t, false)
+	b := newBrowserSim(t, a)
+	if p := b.signIn(acct.Email, acct.password, "/"); p.status != http.StatusSeeOther {
+		t.Fatal(p)
+	}
+	page := b.get("/auth/two-step")
+	wantStatus(t, page, http.StatusOK)
+	wantBody(t, page, `value="start"`)
+	setup := b.post("/auth/two-step", url.Values{"action": {"start"}, "csrf_token": {page.token(t)}}, nil)
+	wantStatus(t, setup, http.StatusOK)
+	wantBody(t, setup, `src="data:image/png;base64,`)
+	secret := regexp.MustCompile(`Key: <code>([A-Z2-7]+)</code>`).FindStringSubmatch(setup.body)
+	if secret == nil {
+		t.Fatalf("no key on the page: %s", setup.body)
+	}
+	if csp := setup.header.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' data:") {
+		t.Errorf("CSP %q does not allow the inline QR code", csp)
+	}
+	if p := b.post("/auth/two-step", url.Values{"action": {"confirm"}, "code": {"000000"}}, nil); p.status != http.StatusForbidden {
+		t.Errorf("a post without its CSRF token: %v", p.status)
+	}
+	done := b.post("/auth/two-step", url.Values{"action": {"confirm"}, "code": {a.code(t, secret[1])}, "csrf_token": {setup.token(t)}}, nil)
+	wantStatus(t, done, http.StatusOK)
+	if n := strings.Count(done.body, "<li><code>"); n != 10 {
+		t.Errorf("%d recovery codes on the page, want 10", n)
+	}
+	a.challenge(t, acct, "/auth/login")
+
+	a.clock.Advance(30 * time.Second)
+	again := b.get("/auth/two-step")
+	wantBody(t, again, `value="disable"`)
+	off := b.post("/auth/two-step", url.Values{"action": {"disable"}, "password": {acct.password}, "code": {a.code(t, secret[1])}, "csrf_token": {again.token(t)}}, nil)
+	wantStatus(t, off, http.StatusOK)
+	wantBody(t, off, "Two-step sign-in is off.")
+	a.login(t, acct.Email, acct.password)
+}
