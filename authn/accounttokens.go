@@ -49,6 +49,9 @@ type AccountTokenStore interface {
 	ConsumeAccountToken(ctx context.Context, hash, purpose string) (AccountToken, error)
 	// DeleteAccountTokens deletes the user's tokens of purpose.
 	DeleteAccountTokens(ctx context.Context, userID, purpose string) error
+	// LastAccountTokenAt is when the user's newest outstanding token of
+	// purpose was made; the zero time when there is none.
+	LastAccountTokenAt(ctx context.Context, userID, purpose string) (time.Time, error)
 }
 
 // NewAccountTokenStore returns the token store for db's dialect (migrated).
@@ -113,6 +116,23 @@ func (s *sqlUserStore) DeleteAccountTokens(ctx context.Context, userID, purpose 
 		return fmt.Errorf("authn: delete account tokens: %w", err)
 	}
 	return nil
+}
+
+func (s *sqlUserStore) LastAccountTokenAt(ctx context.Context, userID, purpose string) (time.Time, error) {
+	userID, ok := canonicalUUID(userID)
+	if !ok {
+		return time.Time{}, nil
+	}
+	var at time.Time
+	err := s.db.queryRow(ctx, "SELECT created_at FROM account_tokens WHERE user_id = $1 AND purpose = $2 ORDER BY created_at DESC LIMIT 1",
+		userID, purpose).Scan(&at)
+	switch {
+	case errors.Is(err, errNoRows):
+		return time.Time{}, nil
+	case err != nil:
+		return time.Time{}, fmt.Errorf("authn: last account token: %w", err)
+	}
+	return at.UTC(), nil
 }
 
 // accountTokenBytes is the entropy of a reset or verification token.

@@ -31,11 +31,11 @@ func NewFlowMetrics(reg prometheus.Registerer) *FlowMetrics {
 			Name: "portero_mfa_verifications_total", Help: "Second-factor checks and changes by result (challenged, succeeded, recovery_code, failed, enrolled, disabled, reset).",
 		}, []string{"result"}),
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "portero_notifications_sent_total", Help: "Messages to users by kind and result (sent, failed, dropped: the queue was full).",
+			Name: "portero_notifications_sent_total", Help: "Messages to users by kind and result (sent, failed, dropped: the queue was full, throttled: a link went to the account less than a minute before).",
 		}, []string{"kind", "result"}),
 	}
 	for _, k := range notify.Kinds {
-		for _, r := range []string{"sent", "failed", "dropped"} {
+		for _, r := range []string{"sent", "failed", "dropped", "throttled"} {
 			m.notifications.WithLabelValues(string(k), r)
 		}
 	}

@@ -135,9 +135,24 @@ func (s *Service) activeUser(ctx context.Context, email string) (User, bool) {
 	return u, u.IsActive
 }
 
+// accountTokenResendInterval is how soon after a link another may be
+// mailed to the same account: a script posting forgot-password in a loop
+// must not flood anyone's inbox (or the relay's reputation). The answer
+// to the request is the same either way.
+const accountTokenResendInterval = time.Minute
+
 // issue stores a fresh token for u and mails it.
 func (s *Service) issue(ctx context.Context, u User, purpose, fp string, life time.Duration, page string, kind notify.Kind) {
 	if s.flows.tokens == nil {
+		return
+	}
+	last, err := s.flows.tokens.LastAccountTokenAt(ctx, u.ID, purpose)
+	if err != nil {
+		s.log.Error("account flow: token look-up failed", zap.String("user_id", u.ID), zap.Error(err))
+		return
+	}
+	if !last.IsZero() && s.now().Sub(last) < accountTokenResendInterval {
+		s.flows.metrics.notification(kind, "throttled")
 		return
 	}
 	token, hash, err := newAccountToken()
