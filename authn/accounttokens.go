@@ -30,10 +30,6 @@ type AccountToken struct {
 	ExpiresAt   time.Time
 }
 
-// ErrAccountTokenNotFound means no token has that digest and purpose (never
-// issued, used already, or superseded).
-var ErrAccountTokenNotFound = errors.New("authn: account token not found")
-
 // AccountTokenStore keeps the tokens of password reset and e-mail
 // verification. NewAccountTokenStore makes it for either dialect.
 type AccountTokenStore interface {

@@ -34,7 +34,7 @@ func NewFlowMetrics(reg prometheus.Registerer) *FlowMetrics {
 			Name: "portero_notifications_sent_total", Help: "Messages to users by kind and result (sent, failed, dropped: the queue was full, throttled: a link went to the account less than a minute before).",
 		}, []string{"kind", "result"}),
 	}
-	for _, k := range notify.Kinds {
+	for _, k := range notify.Kinds() {
 		for _, r := range []string{"sent", "failed", "dropped", "throttled"} {
 			m.notifications.WithLabelValues(string(k), r)
 		}

@@ -54,14 +54,6 @@ const (
 	ActionMFAChallenged = "auth.mfa.challenged"
 )
 
-// Errors of the second factor.
-var (
-	ErrMFAAlreadyEnabled = errors.New("authn: second factor already enabled")
-	ErrMFANotEnabled     = errors.New("authn: no second factor")
-	ErrMFABadCode        = errors.New("authn: wrong second-factor code")
-	ErrMFABadChallenge   = errors.New("authn: bad or expired second-factor challenge")
-)
-
 // MFARequiredError is a right password for a user with a second factor:
 // Token is the challenge to send back with a code.
 type MFARequiredError struct {

@@ -17,9 +17,6 @@ type MFAState struct {
 	LastStep  int64
 }
 
-// ErrMFANotFound means the user has no second factor, not even a pending one.
-var ErrMFANotFound = errors.New("authn: no second factor")
-
 // MFAStore keeps TOTP secrets and recovery codes. NewMFAStore makes it.
 type MFAStore interface {
 	// MFA returns the user's state or ErrMFANotFound.

@@ -72,20 +72,6 @@ func newFlowDeps(d ServiceDeps) flowDeps {
 // Close waits for queued mail and look-ups to finish (until ctx ends).
 func (s *Service) Close(ctx context.Context) error { return s.flows.bg.close(ctx) }
 
-// Errors of the flows.
-var (
-	// ErrBadResetToken: unknown, used, expired or superseded, or the
-	// password changed since it was issued, or the account is inactive.
-	ErrBadResetToken = errors.New("authn: bad reset token")
-	// ErrBadVerifyToken: the same for e-mail verification tokens.
-	ErrBadVerifyToken = errors.New("authn: bad verification token")
-	// ErrAlreadyVerified: the e-mail is verified already.
-	ErrAlreadyVerified = errors.New("authn: e-mail already verified")
-	// ErrUserNotVerified: the right password, but the e-mail is not verified
-	// and FlowConfig.RequireVerified refuses such logins.
-	ErrUserNotVerified = errors.New("authn: e-mail not verified")
-)
-
 // ForgotPassword asks for a reset link for email. Its answer and the work
 // done before it are the same whether or not the address has an account:
 // one audit row, then the look-up, the token and the mail happen in the

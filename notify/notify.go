@@ -12,7 +12,6 @@ package notify
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"strings"
 	"text/template"
@@ -43,7 +42,9 @@ const (
 )
 
 // Kinds lists every Kind, for metrics that pre-declare their labels.
-var Kinds = []Kind{KindResetPassword, KindVerifyEmail, KindAccountLocked, KindPasswordChanged}
+func Kinds() []Kind {
+	return []Kind{KindResetPassword, KindVerifyEmail, KindAccountLocked, KindPasswordChanged}
+}
 
 // Data is what the templates may use; fields a message does not need stay empty.
 type Data struct {
@@ -55,10 +56,6 @@ type Data struct {
 	Until     time.Time     // when a lock lifts
 	When      time.Time     // when the event happened
 }
-
-// ErrInvalidMessage is a message that cannot be sent as it is: no
-// recipient, or a header that would smuggle in another header.
-var ErrInvalidMessage = errors.New("notify: invalid message")
 
 //go:embed templates/*.txt
 var templateFS embed.FS
@@ -72,7 +69,7 @@ func NewTemplates() (*Templates, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notify: templates: %w", err)
 	}
-	for _, k := range Kinds {
+	for _, k := range Kinds() {
 		if t.Lookup(string(k)+".txt") == nil {
 			return nil, fmt.Errorf("notify: no template for %s", k)
 		}

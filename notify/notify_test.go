@@ -112,7 +112,7 @@ func TestTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 	when := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	for _, k := range notify.Kinds {
+	for _, k := range notify.Kinds() {
 		for _, link := range []string{"", "https://app.test/auth/reset?token=T0k"} {
 			m, err := ts.Render(k, notify.Data{Site: "Muestras", Email: "a@example.test", Link: link, Token: "T0k",
 				ExpiresIn: 15 * time.Minute, When: when, Until: when.Add(30 * time.Minute)})
