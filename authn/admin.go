@@ -137,7 +137,7 @@ func (s *Service) CreateRole(ctx context.Context, actor Principal, r Role, meta 
 		return Role{}, roleErrOrNil(err)
 	}
 	if err := s.recordAdmin(ctx, actor, meta, actionRoleCreated, "role", strconv.Itoa(created.ID), map[string]any{
-		"name": created.Name, "permissions": created.Permissions,
+		"name": created.Name, "permissions": created.Permissions, "mfa_required": created.MFARequired,
 	}); err != nil {
 		return Role{}, err
 	}
@@ -148,6 +148,7 @@ func (s *Service) CreateRole(ctx context.Context, actor Principal, r Role, meta 
 type RoleUpdate struct {
 	Name        *string
 	Permissions *[]string
+	MFARequired *bool
 }
 
 // UpdateRole renames a role or replaces its permissions (admin), then
@@ -166,6 +167,9 @@ func (s *Service) UpdateRole(ctx context.Context, actor Principal, id int, upd R
 	if upd.Permissions != nil {
 		r.Permissions = slices.Clone(*upd.Permissions)
 	}
+	if upd.MFARequired != nil {
+		r.MFARequired = *upd.MFARequired
+	}
 	if id == roleAdminID && r.Name != before.Name {
 		return Role{}, 0, fmt.Errorf("%w: renaming %q would take admin rights from every admin", ErrRoleProtected, before.Name)
 	}
@@ -182,6 +186,7 @@ func (s *Service) UpdateRole(ctx context.Context, actor Principal, id int, upd R
 	if err := s.recordAdmin(ctx, actor, meta, actionRoleUpdated, "role", strconv.Itoa(id), map[string]any{
 		"old_name": before.Name, "name": after.Name,
 		"old_permissions": before.Permissions, "permissions": after.Permissions, "users": n,
+		"old_mfa_required": before.MFARequired, "mfa_required": after.MFARequired,
 	}); err != nil {
 		return Role{}, 0, err
 	}
@@ -354,6 +359,7 @@ type roleRead struct {
 	ID          int      `json:"id"`
 	Name        string   `json:"name"`
 	Permissions []string `json:"permissions"`
+	MFARequired bool     `json:"mfa_required"`
 }
 
 func toRoleRead(r Role) roleRead {
@@ -361,7 +367,7 @@ func toRoleRead(r Role) roleRead {
 	if p == nil {
 		p = []string{}
 	}
-	return roleRead{ID: r.ID, Name: r.Name, Permissions: p}
+	return roleRead{ID: r.ID, Name: r.Name, Permissions: p, MFARequired: r.MFARequired}
 }
 
 func roleIDParam(c echo.Context) (int, error) {
@@ -400,6 +406,7 @@ func (h *Handlers) createRole(c echo.Context) error {
 	var in struct {
 		Name        string   `json:"name"`
 		Permissions []string `json:"permissions"`
+		MFARequired bool     `json:"mfa_required"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
@@ -407,7 +414,7 @@ func (h *Handlers) createRole(c echo.Context) error {
 	if issues := required(nil, "name", in.Name); len(issues) > 0 {
 		return validationErr(issues...)
 	}
-	r, err := h.svc.CreateRole(c.Request().Context(), principalOf(c), Role{Name: in.Name, Permissions: in.Permissions}, meta(c))
+	r, err := h.svc.CreateRole(c.Request().Context(), principalOf(c), Role{Name: in.Name, Permissions: in.Permissions, MFARequired: in.MFARequired}, meta(c))
 	if err != nil {
 		return adminErr(err)
 	}
@@ -422,11 +429,12 @@ func (h *Handlers) updateRole(c echo.Context) error {
 	var in struct {
 		Name        *string   `json:"name"`
 		Permissions *[]string `json:"permissions"`
+		MFARequired *bool     `json:"mfa_required"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	r, _, err := h.svc.UpdateRole(c.Request().Context(), principalOf(c), id, RoleUpdate{Name: in.Name, Permissions: in.Permissions}, meta(c))
+	r, _, err := h.svc.UpdateRole(c.Request().Context(), principalOf(c), id, RoleUpdate{Name: in.Name, Permissions: in.Permissions, MFARequired: in.MFARequired}, meta(c))
 	if err != nil {
 		return adminErr(err)
 	}

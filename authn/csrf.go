@@ -191,9 +191,9 @@ func (b *browser) csrfProtect(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		route := strings.TrimPrefix(c.Path(), b.h.cfg.APIPrefix)
 		switch route {
-		case "/auth/login", pathSignIn:
+		case "/auth/login", "/auth/mfa/verify", pathSignIn, pathSignMFA:
 			return next(c)
-		case "/auth/cookie/login":
+		case "/auth/cookie/login", "/auth/cookie/mfa/verify":
 			if !sameOrigin(r) {
 				return b.csrfRefused(c, "CSRF_ORIGIN_MISMATCH")
 			}

@@ -147,3 +147,43 @@ var (
 	// changed nothing.
 	ErrAttemptFinished = errors.New("authn: login attempt already ended")
 )
+
+// Sentinel errors of password reset and e-mail verification.
+var (
+	// ErrBadResetToken: the reset token is unknown, used, expired or
+	// superseded, the password changed since it was issued, or the
+	// account is inactive. The HTTP layer answers RESET_PASSWORD_BAD_TOKEN.
+	ErrBadResetToken = errors.New("authn: bad reset token")
+	// ErrBadVerifyToken is the same for verification tokens (the e-mail
+	// changed since, rather than the password): VERIFY_USER_BAD_TOKEN.
+	ErrBadVerifyToken = errors.New("authn: bad verification token")
+	// ErrAlreadyVerified: the e-mail is verified already
+	// (VERIFY_USER_ALREADY_VERIFIED).
+	ErrAlreadyVerified = errors.New("authn: e-mail already verified")
+	// ErrUserNotVerified: the right password, but the e-mail is not
+	// verified and FlowConfig.RequireVerified refuses such logins
+	// (LOGIN_USER_NOT_VERIFIED).
+	ErrUserNotVerified = errors.New("authn: e-mail not verified")
+	// ErrAccountTokenNotFound means no token has that digest and purpose
+	// (never issued, used already, or superseded).
+	ErrAccountTokenNotFound = errors.New("authn: account token not found")
+)
+
+// Sentinel errors of the second factor.
+var (
+	// ErrMFANotFound means the user has no second factor, not even a
+	// pending one (MFAStore).
+	ErrMFANotFound = errors.New("authn: no second factor")
+	// ErrMFAAlreadyEnabled: enrolment or confirmation for a user whose
+	// second factor is on (MFA_ALREADY_ENABLED).
+	ErrMFAAlreadyEnabled = errors.New("authn: second factor already enabled")
+	// ErrMFANotEnabled: confirmation without an enrolment, or disabling
+	// what is not on (MFA_NOT_ENABLED).
+	ErrMFANotEnabled = errors.New("authn: second factor not enabled")
+	// ErrMFABadCode: a wrong, replayed or used code, or any code while the
+	// account is locked (MFA_BAD_CODE, LOGIN_MFA_BAD_CODE).
+	ErrMFABadCode = errors.New("authn: wrong second-factor code")
+	// ErrMFABadChallenge: an unknown, used or expired login or enrolment
+	// challenge (LOGIN_MFA_BAD_TOKEN).
+	ErrMFABadChallenge = errors.New("authn: bad or expired second-factor challenge")
+)

@@ -77,6 +77,8 @@ func (h *Handlers) Echo() *echo.Echo {
 	g.PATCH("/users/:id", h.admin(h.updateUser))
 	g.DELETE("/users/:id", h.admin(h.deleteUser))
 	g.POST("/users/:id/unlock", h.admin(h.unlock))
+	h.recoveryRoutes(g)
+	h.mfaRoutes(g)
 	h.adminRoutes(g) // GET/POST /users, /roles, /routes (admin.go)
 	h.dashboardRoutes(g)
 	h.migrationRoute(g) // GET /auth/stats/migration (stats_migration.go)
@@ -223,21 +225,34 @@ func (h *Handlers) login(cookie bool) echo.HandlerFunc {
 			return err
 		}
 		res, err := h.svc.Login(c.Request().Context(), username, password, meta(c))
+		var mfa *MFARequiredError
+		if errors.As(err, &mfa) {
+			return mfaRequired(c, mfa)
+		}
+		var enrol *MFAEnrolmentRequiredError
+		if errors.As(err, &enrol) {
+			return mfaEnrolmentRequired(c, enrol)
+		}
 		if err != nil {
 			return loginError(err)
 		}
 		proxy.SetUser(c.Request().Context(), res.User.ID)
-		if cookie {
-			h.setCookie(c, res.Token, res.Session)
-			return c.NoContent(http.StatusNoContent)
-		}
-		return writeJSON(c, http.StatusOK, map[string]any{
-			"access_token": res.Bearer, "token_type": "bearer",
-			// On the service's clock, which made the session: the real clock
-			// may differ from an injected one.
-			"expires_in": int(res.Session.AbsoluteExpiresAt.Sub(h.svc.Now()).Seconds()),
-		})
+		return h.loggedIn(c, res, cookie)
 	}
+}
+
+// loggedIn answers a completed login: the cookie, or the bearer token.
+func (h *Handlers) loggedIn(c echo.Context, res LoginResult, cookie bool) error {
+	if cookie {
+		h.setCookie(c, res.Token, res.Session)
+		return c.NoContent(http.StatusNoContent)
+	}
+	return writeJSON(c, http.StatusOK, map[string]any{
+		"access_token": res.Bearer, "token_type": "bearer",
+		// On the service's clock, which made the session: the real clock
+		// may differ from an injected one.
+		"expires_in": int(res.Session.AbsoluteExpiresAt.Sub(h.svc.Now()).Seconds()),
+	})
 }
 
 func loginError(err error) error {
@@ -248,6 +263,8 @@ func loginError(err error) error {
 		return &APIError{Status: http.StatusTooManyRequests, Detail: "LOGIN_TOO_MANY_ATTEMPTS", RetryAfter: max(int(throttled.RetryAfter.Seconds()), 1)}
 	case errors.Is(err, ErrBadCredentials):
 		return apiErr(http.StatusBadRequest, "LOGIN_BAD_CREDENTIALS")
+	case errors.Is(err, ErrUserNotVerified):
+		return apiErr(http.StatusBadRequest, "LOGIN_USER_NOT_VERIFIED")
 	case errors.As(err, &locked):
 		secs := int(locked.RetryAfter.Seconds())
 		return &APIError{Status: http.StatusLocked, Detail: "LOGIN_ACCOUNT_LOCKED", RetryAfter: max(secs, 1)}

@@ -27,11 +27,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/portero/portero/audit"
 	"github.com/portero/portero/authn"
+	"github.com/portero/portero/notify"
+	"github.com/portero/portero/notify/notifytest"
 	"github.com/portero/portero/proxy"
 	"github.com/portero/portero/sessions"
 	"github.com/portero/portero/sessions/sessionstest"
@@ -96,6 +99,10 @@ type appConfig struct {
 	DeadRedis bool
 	// Pages brands the browser pages.
 	Pages authn.PagesConfig
+	// Mail sends the flows' messages over SMTP to a capturing server
+	// (e2eApp.mail); otherwise no notifier is configured.
+	Mail  bool
+	Flows authn.FlowConfig
 }
 
 // e2eApp is a running Portero (own endpoints only) and its stores.
@@ -113,6 +120,8 @@ type e2eApp struct {
 	csrf     *authn.CSRF             // makes the X-CSRF-Token of cookie requests
 	accounts atomic.Int64
 	ips      atomic.Int64
+	mail     *notifytest.Server   // with appConfig.Mail
+	metrics  *prometheus.Registry // the service's flow metrics
 }
 
 // ip returns a client address no other request of this app has used, so
@@ -201,13 +210,29 @@ func newE2EApp(t testing.TB, be backend, cfg appConfig) *e2eApp {
 	}
 	writer := newTestWriter(t, a.audit)
 	log := zap.NewNop()
+	var notifier authn.Notifier
+	if cfg.Mail {
+		a.mail = notifytest.NewServer(t)
+		if notifier, err = notify.NewSMTP(a.mail.Config("Portero <no-reply@portero.test>")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.metrics = prometheus.NewRegistry()
+	sealer, err := authn.NewSecretSealer(ring)
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc := authn.NewService(authn.ServiceDeps{
 		Users: a.users, Sessions: store, Hasher: a.hasher, Lockout: lockout,
 		Tokens: tokens, Audit: writer, Now: now, Log: log,
+		AccountTokens: authn.NewAccountTokenStore(a.db), Notifier: notifier, FlowMetrics: authn.NewFlowMetrics(a.metrics),
+		MFAStore: authn.NewMFAStore(a.db), MFASealer: sealer,
 	}, authn.ServiceConfig{
 		Registration: cfg.Registration, RevealLock: cfg.Reveal,
 		IdleTimeout: cfg.Idle, AbsoluteTimeout: cfg.Absolute, Policy: authn.DefaultPasswordPolicy(),
+		Flows: cfg.Flows,
 	})
+	t.Cleanup(func() { _ = svc.Close(context.Background()) })
 	creds := authn.NewCredentials(svc, e2eCookie, nil)
 	own := authn.NewHandlers(svc, creds, authn.HandlerConfig{CookieName: e2eCookie, CookieSecure: true, CSRF: a.csrf, Pages: cfg.Pages}, log).Echo()
 
@@ -216,7 +241,7 @@ func newE2EApp(t testing.TB, be backend, cfg appConfig) *e2eApp {
 	// X-Forwarded-For.
 	front := proxy.NewFront(proxy.FrontOptions{
 		Own:         own,
-		OwnPrefixes: []string{"/auth", "/users"},
+		OwnPrefixes: []string{"/auth", "/users", "/roles"},
 		Health:      http.NotFoundHandler(),
 		Forward:     http.NotFoundHandler(),
 		IPs:         proxy.NewIPResolver([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}),

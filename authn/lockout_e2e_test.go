@@ -128,31 +128,40 @@ func TestE2ELoginTimingBesideTheHash(t *testing.T) {
 		params := authn.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 		a := newE2EApp(t, be, appConfig{Argon2: &params, Lockout: authn.LockoutPolicy{MaxAttempts: 100_000, IPMaxAttempts: 100_000}})
 		known := a.newAccount(t, false)
-		var tKnown, tUnknown []time.Duration
-		for i := range 300 {
-			for _, isKnown := range []bool{i%2 == 0, i%2 != 0} {
-				email := "ghost" + strconv.Itoa(i) + "@example.test"
-				if isKnown {
-					email = known.Email
-				}
-				began := time.Now()
-				r := a.do(t, loginReq(email, "Wrong-Pass-99!", a.ip()))
-				took := time.Since(began)
-				if r.status != http.StatusBadRequest {
-					t.Fatalf("sample: %v", r)
-				}
-				if isKnown {
-					tKnown = append(tKnown, took)
-				} else {
-					tUnknown = append(tUnknown, took)
+		measure := func() (wrong, unknown time.Duration) {
+			var tKnown, tUnknown []time.Duration
+			for i := range 300 {
+				for _, isKnown := range []bool{i%2 == 0, i%2 != 0} {
+					email := "ghost" + strconv.Itoa(i) + "@example.test"
+					if isKnown {
+						email = known.Email
+					}
+					began := time.Now()
+					r := a.do(t, loginReq(email, "Wrong-Pass-99!", a.ip()))
+					took := time.Since(began)
+					if r.status != http.StatusBadRequest {
+						t.Fatalf("sample: %v", r)
+					}
+					if isKnown {
+						tKnown = append(tKnown, took)
+					} else {
+						tUnknown = append(tUnknown, took)
+					}
 				}
 			}
+			return medianDur(tKnown), medianDur(tUnknown)
 		}
-		mk, mu := medianDur(tKnown), medianDur(tUnknown)
-		t.Logf("median wrong password %v, unknown e-mail %v", mk, mu)
-		if diff := mk - mu; diff > 500*time.Microsecond && float64(diff) > 0.3*float64(mu) {
-			t.Errorf("a wrong password takes %v more than an unknown e-mail (%v against %v)", diff, mk, mu)
+		// A leak shows in every attempt; a busy machine (the suite runs
+		// packages in parallel) rarely spoils three.
+		var mk, mu time.Duration
+		for range 3 {
+			mk, mu = measure()
+			t.Logf("median wrong password %v, unknown e-mail %v", mk, mu)
+			if diff := mk - mu; diff <= 500*time.Microsecond || float64(diff) <= 0.3*float64(mu) {
+				return
+			}
 		}
+		t.Errorf("a wrong password takes %v more than an unknown e-mail (%v against %v), in three attempts", mk-mu, mk, mu)
 	})
 }
 

@@ -24,10 +24,13 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pquerna/otp/totp"
 	"go.uber.org/zap"
 
 	"github.com/portero/portero/audit"
 	"github.com/portero/portero/authn"
+	"github.com/portero/portero/notify"
+	"github.com/portero/portero/notify/notifytest"
 	"github.com/portero/portero/proxy"
 	"github.com/portero/portero/sessions"
 	"github.com/portero/portero/storage/storagetest"
@@ -73,12 +76,24 @@ func newOpenAPIApp(t testing.TB) (*e2eApp, *echo.Echo) {
 	}
 	writer := newTestWriter(t, a.audit)
 	log := zap.NewNop()
+	a.mail = notifytest.NewServer(t)
+	sealer, err := authn.NewSecretSealer(ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mailer, err := notify.NewSMTP(a.mail.Config("no-reply@portero.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc := authn.NewService(authn.ServiceDeps{
 		Users: a.users, Sessions: store, Hasher: a.hasher, Lockout: lockout,
 		Tokens: tokens, Audit: writer, Now: time.Now, Log: log,
+		AccountTokens: authn.NewAccountTokenStore(a.db), Notifier: mailer,
+		MFAStore: authn.NewMFAStore(a.db), MFASealer: sealer,
 	}, authn.ServiceConfig{
 		Registration: "open", IdleTimeout: time.Hour, AbsoluteTimeout: 12 * time.Hour, Policy: authn.DefaultPasswordPolicy(),
 	})
+	t.Cleanup(func() { _ = svc.Close(context.Background()) })
 	creds := authn.NewCredentials(svc, e2eCookie, nil)
 	own := authn.NewHandlers(svc, creds, authn.HandlerConfig{
 		CookieName: e2eCookie, CookieSecure: true, CSRF: a.csrf,
@@ -241,7 +256,8 @@ func TestOpenAPIDocumentMatchesAnswers(t *testing.T) {
 	}
 	for _, rt := range own.Routes() {
 		p := rt.Path
-		if strings.HasPrefix(p, "/auth/sign") || strings.HasPrefix(p, "/auth/password") || strings.HasPrefix(p, "/auth/static") || rt.Method == echo.RouteNotFound {
+		if strings.HasPrefix(p, "/auth/sign") || strings.HasPrefix(p, "/auth/password") || strings.HasPrefix(p, "/auth/static") || rt.Method == echo.RouteNotFound ||
+			p == "/auth/forgot" || p == "/auth/two-step" || p == authn.PathResetPage || p == authn.PathVerifyPage {
 			continue
 		}
 		p = strings.Replace(p, "/routes/*", "/routes/{route}/mode", 1)
@@ -296,10 +312,18 @@ func TestOpenAPIDocumentMatchesAnswers(t *testing.T) {
 	c.do(t, adm.on(req{method: "POST", path: "/users/" + user.ID + "/unlock"}), http.StatusOK, true)
 	c.do(t, adm.on(req{method: "POST", path: "/users", json: map[string]any{"email": "made." + email, "password": e2ePassword, "role_id": 2}}), http.StatusCreated, true)
 	c.do(t, adm.on(req{method: "GET", path: "/roles"}), http.StatusOK, true)
-	role := c.do(t, adm.on(req{method: "POST", path: "/roles", json: map[string]any{"name": "auditor-" + randHex(3), "permissions": []string{"audit:read"}}}), http.StatusCreated, true)
+	role := c.do(t, adm.on(req{method: "POST", path: "/roles", json: map[string]any{"name": "auditor-" + randHex(3), "permissions": []string{"audit:read"}, "mfa_required": true}}), http.StatusCreated, true)
 	roleID := fmt.Sprint(role.object(t)["id"])
 	c.do(t, adm.on(req{method: "GET", path: "/roles/" + roleID}), http.StatusOK, true)
-	c.do(t, adm.on(req{method: "PATCH", path: "/roles/" + roleID, json: map[string]any{"permissions": []string{}}}), http.StatusOK, true)
+	// A user of the role must enrol before any session.
+	lab := a.newAccount(t, false)
+	c.do(t, adm.on(req{method: "PATCH", path: "/users/" + lab.ID, json: map[string]any{"role_id": role.object(t)["id"]}}), http.StatusOK, true)
+	must := c.do(t, req{method: "POST", path: "/auth/login", json: map[string]string{"username": lab.Email, "password": lab.password}}, http.StatusUnauthorized, true)
+	enrolTok, _ := must.object(t)["mfa_token"].(string)
+	c.do(t, req{method: "POST", path: "/auth/mfa/enroll", json: map[string]string{"mfa_token": "not-a-token"}}, http.StatusBadRequest, true)
+	c.do(t, req{method: "POST", path: "/auth/mfa/enroll", json: map[string]string{"mfa_token": enrolTok}}, http.StatusOK, true)
+	c.do(t, adm.on(req{method: "PATCH", path: "/users/" + lab.ID, json: map[string]any{"role_id": 2}}), http.StatusOK, true)
+	c.do(t, adm.on(req{method: "PATCH", path: "/roles/" + roleID, json: map[string]any{"permissions": []string{}, "mfa_required": false}}), http.StatusOK, true)
 	c.do(t, adm.on(req{method: "DELETE", path: "/roles/" + roleID}), http.StatusNoContent, true)
 	c.do(t, adm.on(req{method: "GET", path: "/roles/" + roleID}), http.StatusNotFound, true)
 	for _, p := range []string{"active-users", "login-attempts", "locked-accounts", "sessions", "migration"} {
@@ -313,6 +337,51 @@ func TestOpenAPIDocumentMatchesAnswers(t *testing.T) {
 	// Signing out ends the session.
 	c.do(t, req{method: "POST", path: "/auth/logout", bearer: bearer}, http.StatusNoContent, true)
 	c.do(t, req{method: "POST", path: "/auth/logout", bearer: bearer}, http.StatusUnauthorized, true)
+	// Password reset and e-mail verification.
+	c.do(t, req{method: "POST", path: "/auth/forgot-password", json: map[string]string{"email": user.Email}}, http.StatusAccepted, true)
+	c.do(t, req{method: "POST", path: "/auth/forgot-password", json: map[string]string{"email": "nope"}}, http.StatusUnprocessableEntity, false)
+	resetToken := a.mail.Wait(t, user.Email, 1, mailWait).Token()
+	c.do(t, req{method: "POST", path: "/auth/reset-password", json: map[string]string{"token": resetToken, "password": "short"}}, http.StatusBadRequest, true)
+	c.do(t, req{method: "POST", path: "/auth/reset-password", json: map[string]string{"token": resetToken, "password": user.password + "2"}}, http.StatusOK, true)
+	c.do(t, req{method: "POST", path: "/auth/reset-password", json: map[string]string{"token": resetToken, "password": user.password}}, http.StatusBadRequest, true)
+	c.do(t, req{method: "POST", path: "/auth/reset-password", json: map[string]string{"token": resetToken}}, http.StatusUnprocessableEntity, false)
+	user.password += "2"
+	unverified := a.newAccount(t, false) // user was verified by the admin above
+	c.do(t, req{method: "POST", path: "/auth/request-verify-token", json: map[string]string{"email": unverified.Email}}, http.StatusAccepted, true)
+	verifyToken := a.mail.Wait(t, unverified.Email, 1, mailWait).Token()
+	c.do(t, req{method: "POST", path: "/auth/verify", json: map[string]string{"token": verifyToken}}, http.StatusOK, true)
+	c.do(t, req{method: "POST", path: "/auth/verify", json: map[string]string{"token": verifyToken}}, http.StatusBadRequest, true)
+	c.do(t, req{method: "POST", path: "/auth/verify", json: map[string]string{}}, http.StatusUnprocessableEntity, false)
+
+	// Second factor: enrol, confirm, two-step login (bearer and cookie), disable, admin reset.
+	mfa := a.newAccount(t, false)
+	mb := creds{bearer: a.login(t, mfa.Email, mfa.password)}
+	enrol := c.do(t, mb.on(req{method: "POST", path: "/auth/mfa/enroll"}), http.StatusOK, true)
+	secret, _ := enrol.object(t)["secret"].(string)
+	totpNow := func() string {
+		code, err := totp.GenerateCode(secret, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
+	}
+	c.do(t, mb.on(req{method: "POST", path: "/auth/mfa/confirm", json: map[string]string{"code": "000000"}}), http.StatusBadRequest, true)
+	conf := c.do(t, mb.on(req{method: "POST", path: "/auth/mfa/confirm", json: map[string]string{"code": totpNow()}}), http.StatusOK, true)
+	recovery, _ := conf.object(t)["recovery_codes"].([]any)
+	c.do(t, mb.on(req{method: "POST", path: "/auth/mfa/confirm", json: map[string]string{}}), http.StatusUnprocessableEntity, false)
+	ch := c.do(t, req{method: "POST", path: "/auth/login", json: map[string]string{"username": mfa.Email, "password": mfa.password}}, http.StatusUnauthorized, true)
+	mfaTok, _ := ch.object(t)["mfa_token"].(string)
+	c.do(t, req{method: "POST", path: "/auth/mfa/verify", json: map[string]string{"mfa_token": mfaTok, "code": "000000"}}, http.StatusBadRequest, true)
+	c.do(t, req{method: "POST", path: "/auth/mfa/verify", json: map[string]string{"mfa_token": mfaTok, "code": recovery[0].(string)}}, http.StatusOK, true)
+	c.do(t, req{method: "POST", path: "/auth/mfa/verify", json: map[string]string{"mfa_token": mfaTok, "code": recovery[1].(string)}}, http.StatusBadRequest, true)
+	ch = c.do(t, req{method: "POST", path: "/auth/cookie/login", json: map[string]string{"username": mfa.Email, "password": mfa.password}}, http.StatusUnauthorized, true)
+	mfaTok, _ = ch.object(t)["mfa_token"].(string)
+	c.do(t, req{method: "POST", path: "/auth/cookie/mfa/verify", json: map[string]string{"mfa_token": mfaTok, "code": recovery[2].(string)}}, http.StatusNoContent, true)
+	c.do(t, mb.on(req{method: "POST", path: "/auth/mfa/disable", json: map[string]string{"password": "Wrong-Pass-99!", "code": recovery[3].(string)}}), http.StatusBadRequest, true)
+	c.do(t, mb.on(req{method: "POST", path: "/auth/mfa/disable", json: map[string]string{"password": mfa.password, "code": recovery[4].(string)}}), http.StatusNoContent, true)
+	c.do(t, adm.on(req{method: "POST", path: "/users/" + mfa.ID + "/mfa/reset"}), http.StatusNoContent, true)
+	c.do(t, mb.on(req{method: "POST", path: "/users/" + mfa.ID + "/mfa/reset"}), http.StatusForbidden, true)
+
 	c.do(t, adm.on(req{method: "DELETE", path: "/users/" + user.ID}), http.StatusNoContent, true)
 }
 

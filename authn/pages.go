@@ -47,6 +47,18 @@ const (
 	pathPassword = "/auth/password"
 	pathCSRF     = "/auth/csrf"
 	pathStatic   = "/auth/static"
+	pathForgot   = "/auth/forgot"
+	pathSignMFA  = "/auth/signin/mfa"
+	pathTwoStep  = "/auth/two-step"
+)
+
+// PathResetPage and PathVerifyPage are the pages the reset and verification
+// mails link to (below the API prefix), the token in ?token=. They are not
+// the JSON endpoints: a page only shows a form, so a mail scanner that
+// follows the link uses nothing up.
+const (
+	PathResetPage  = "/auth/reset"
+	PathVerifyPage = "/auth/confirm-email"
 )
 
 // Names of the page templates.
@@ -55,6 +67,11 @@ const (
 	tplSignOut  = "signout.html"
 	tplPassword = "password.html"
 	tplMessage  = "message.html"
+	tplForgot   = "forgot.html"
+	tplReset    = "reset.html"
+	tplConfirm  = "confirm.html"
+	tplMFA      = "mfa.html"
+	tplTwoStep  = "twostep.html"
 )
 
 // Messages shown on the pages. The sign-in failure is one sentence for an
@@ -101,10 +118,14 @@ func (h *Handlers) browserRoutes(e *echo.Echo, g *echo.Group) {
 	e.Use(b.csrfProtect)
 	g.GET(pathSignIn, b.signInForm)
 	g.POST(pathSignIn, b.signIn)
+	g.POST(pathSignMFA, b.signInMFA)
 	g.GET(pathSignOut, b.signOutForm)
 	g.POST(pathSignOut, b.signOut)
 	g.GET(pathPassword, b.passwordForm)
 	g.POST(pathPassword, b.changePassword)
+	b.recoveryPages(g) // pages_recovery.go
+	g.GET(pathTwoStep, b.twoStepPage)
+	g.POST(pathTwoStep, b.twoStep)
 	g.GET(pathCSRF, b.csrfToken)
 	g.GET(pathStatic+"/:name", b.static)
 }
@@ -133,7 +154,9 @@ func newBrowser(h *Handlers) (*browser, error) {
 	}
 	b.css = b.assetURL("portero.css")
 	b.logo = h.cfg.Pages.LogoURL
-	imgSrc := "'self'"
+	// data: images only: the two-step page shows its QR code inline, so
+	// the secret it encodes is never served from a URL of its own.
+	imgSrc := "'self' data:"
 	if b.logo == "" {
 		b.logo = b.assetURL("logo.svg")
 	} else if u, err := url.Parse(b.logo); err == nil && u.Scheme == "https" && u.Host != "" {
@@ -145,7 +168,7 @@ func newBrowser(h *Handlers) (*browser, error) {
 	// styles. form-action also covers the redirect after a form is sent.
 	b.csp = "default-src 'self'; img-src " + imgSrc + "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-	for _, page := range []string{tplSignIn, tplSignOut, tplPassword, tplMessage} {
+	for _, page := range []string{tplSignIn, tplSignOut, tplPassword, tplMessage, tplForgot, tplReset, tplConfirm, tplMFA, tplTwoStep} {
 		t, err := template.New(page).ParseFS(webFS, "web/templates/layout.html", "web/templates/"+page)
 		if err != nil {
 			return nil, fmt.Errorf("authn: page %s: %w", page, err)
@@ -177,11 +200,19 @@ type pageData struct {
 	Hint       string
 	LinkURL    string
 	LinkText   string
+	Token      string // a reset or verification token, carried by its form
+	// The two-step page: whether the second factor is on, and while
+	// setting it up the QR code (a data: URI), the secret, then the
+	// recovery codes.
+	MFAOn    bool
+	QR       template.URL
+	Secret   string
+	Recovery []string
 }
 
 func (b *browser) isPage(c echo.Context) bool {
 	switch strings.TrimPrefix(c.Path(), b.h.cfg.APIPrefix) {
-	case pathSignIn, pathSignOut, pathPassword:
+	case pathSignIn, pathSignOut, pathPassword, pathForgot, PathResetPage, PathVerifyPage, pathSignMFA, pathTwoStep:
 		return true
 	}
 	return false
@@ -298,6 +329,8 @@ func (b *browser) signInForm(c echo.Context) error {
 		d.Notice = msgExpired
 	case "signed_out":
 		d.Notice = msgSignedOut
+	case "reset":
+		d.Notice = msgReset
 	}
 	p, _, err := b.session(c, false)
 	switch {
@@ -315,6 +348,14 @@ func (b *browser) signInForm(c echo.Context) error {
 // signInPage renders the form with a pre-session CSRF token, reusing the
 // browser's nonce cookie so that two open sign-in tabs both work.
 func (b *browser) signInPage(c echo.Context, status int, d pageData) error {
+	d.CSRF = b.preSignInToken(c)
+	d.Heading = "Sign in"
+	return b.render(c, status, tplSignIn, d)
+}
+
+// preSignInToken is the CSRF token of a form sent without a session,
+// bound to the browser's nonce cookie (set here if it has none).
+func (b *browser) preSignInToken(c echo.Context) string {
 	nonce := ""
 	if ck, err := c.Request().Cookie(b.signInCookieName()); err == nil && validNonce(ck.Value) {
 		nonce = ck.Value
@@ -323,9 +364,7 @@ func (b *browser) signInPage(c echo.Context, status int, d pageData) error {
 		c.SetCookie(&http.Cookie{Name: b.signInCookieName(), Value: nonce, Path: "/",
 			HttpOnly: true, Secure: b.h.cfg.CookieSecure, SameSite: http.SameSiteStrictMode})
 	}
-	d.CSRF = b.csrf.signInToken(nonce)
-	d.Heading = "Sign in"
-	return b.render(c, status, tplSignIn, d)
+	return b.csrf.signInToken(nonce)
 }
 
 func validNonce(s string) bool {
@@ -364,6 +403,10 @@ func (b *browser) signIn(c echo.Context) error {
 		return b.signInPage(c, http.StatusUnprocessableEntity, d)
 	}
 	res, err := b.h.svc.Login(r.Context(), d.Email, password, meta(c))
+	var mfa *MFARequiredError
+	if errors.As(err, &mfa) {
+		return b.mfaPage(c, http.StatusOK, pageData{Next: d.Next, Token: mfa.Token})
+	}
 	if err != nil {
 		status, msg, retry := signInFailure(err)
 		if status >= 500 {
@@ -375,6 +418,12 @@ func (b *browser) signIn(c echo.Context) error {
 		d.Error = msg
 		return b.signInPage(c, status, d)
 	}
+	return b.signedIn(c, res, d.Next)
+}
+
+// signedIn ends a sign-in: the new session's cookie, then back to next.
+func (b *browser) signedIn(c echo.Context, res LoginResult, next string) error {
+	r := c.Request()
 	// The browser's previous session, if any, ends: one browser, one session.
 	if old, _, err := b.session(c, false); err == nil {
 		_ = b.h.svc.Logout(r.Context(), old, meta(c))
@@ -383,7 +432,7 @@ func (b *browser) signIn(c echo.Context) error {
 	b.h.setCookie(c, res.Token, res.Session)
 	c.SetCookie(&http.Cookie{Name: b.signInCookieName(), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: b.h.cfg.CookieSecure, SameSite: http.SameSiteStrictMode})
-	return b.seeOther(c, d.Next)
+	return b.seeOther(c, next)
 }
 
 // signInFailure is the page's answer to a refused login: status, sentence
@@ -400,6 +449,10 @@ func signInFailure(err error) (int, string, int) {
 			", or ask an administrator to unlock it.", retrySeconds(locked.RetryAfter)
 	case errors.Is(err, ErrBadCredentials):
 		return http.StatusBadRequest, msgBadCredentials, 0
+	case errors.As(err, new(*MFAEnrolmentRequiredError)):
+		return http.StatusForbidden, "Your account must set up two-step sign-in before it can sign in here. Ask an administrator, or enrol with an authenticator app through the API.", 0
+	case errors.Is(err, ErrUserNotVerified):
+		return http.StatusBadRequest, "Your e-mail address is not verified yet. Follow the link we sent you, or ask for a new one.", 0
 	}
 	return http.StatusInternalServerError, "", 0
 }
@@ -458,8 +511,13 @@ func (b *browser) passwordForm(c echo.Context) error {
 }
 
 // toSignIn sends a browser without a live session to sign in, coming back
-// to this page afterwards.
+// to the password page afterwards.
 func (b *browser) toSignIn(c echo.Context, err error) error {
+	return b.toSignInFrom(c, err, pathPassword)
+}
+
+// toSignInFrom is toSignIn coming back to page.
+func (b *browser) toSignInFrom(c echo.Context, err error, page string) error {
 	if errors.Is(err, proxy.ErrAuthUnavailable) {
 		return b.failure(c, err)
 	}
@@ -467,7 +525,7 @@ func (b *browser) toSignIn(c echo.Context, err error) error {
 	if errors.Is(err, proxy.ErrInvalidCredentials) {
 		reason = "expired"
 	}
-	return b.seeOther(c, b.signInURL(b.h.cfg.APIPrefix+pathPassword, reason))
+	return b.seeOther(c, b.signInURL(b.h.cfg.APIPrefix+page, reason))
 }
 
 func (b *browser) changePassword(c echo.Context) error {

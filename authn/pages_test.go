@@ -536,7 +536,7 @@ func TestPagesBranding(t *testing.T) {
 	a := newE2EApp(t, sqliteMemory, appConfig{Pages: authn.PagesConfig{Title: "Muestras <Univar>", LogoURL: "https://cdn.example/logo.png"}})
 	p := newBrowserSim(t, a).get("/auth/signin")
 	wantBody(t, p, "<title>Sign in · Muestras &lt;Univar&gt;</title>", `src="https://cdn.example/logo.png"`)
-	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' https://cdn.example;") {
+	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' data: https://cdn.example;") {
 		t.Errorf("CSP %q does not allow the configured logo", csp)
 	}
 }

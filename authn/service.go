@@ -28,6 +28,7 @@ type ServiceConfig struct {
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
 	Policy          PasswordPolicy
+	Flows           FlowConfig // password reset, e-mail verification, notices
 }
 
 // Service is the account logic behind /auth and /users: registration,
@@ -43,6 +44,8 @@ type Service struct {
 	now      func() time.Time
 	log      *zap.Logger
 	metrics  *Metrics
+	flows    flowDeps
+	mfa      mfaDeps
 }
 
 // ServiceDeps are the Service's collaborators.
@@ -56,6 +59,17 @@ type ServiceDeps struct {
 	Now      func() time.Time
 	Log      *zap.Logger
 	Metrics  *Metrics // nil records none
+	// AccountTokens keeps reset and verification tokens; nil turns those
+	// endpoints into 503s.
+	AccountTokens AccountTokenStore
+	// Notifier delivers mail to users; nil sends none (links and notices
+	// are then only logged as not sent).
+	Notifier    Notifier
+	FlowMetrics *FlowMetrics // nil records none
+	// MFAStore and MFASealer enable the TOTP second factor (both, and
+	// AccountTokens for the login challenge); nil leaves logins one step.
+	MFAStore  MFAStore
+	MFASealer *SecretSealer
 }
 
 // NewService wires the login service.
@@ -63,8 +77,12 @@ func NewService(d ServiceDeps, cfg ServiceConfig) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.Log == nil {
+		d.Log = zap.NewNop()
+	}
 	return &Service{users: d.Users, sessions: d.Sessions, hasher: d.Hasher, lockout: d.Lockout,
-		tokens: d.Tokens, audit: d.Audit, cfg: cfg, now: d.Now, log: d.Log, metrics: d.Metrics}
+		tokens: d.Tokens, audit: d.Audit, cfg: cfg.withFlowDefaults(), now: d.Now, log: d.Log, metrics: d.Metrics,
+		flows: newFlowDeps(d), mfa: mfaDeps{store: d.MFAStore, sealer: d.MFASealer}}
 }
 
 // ClientMeta is what is known of the caller, for sessions and audit rows.
@@ -135,6 +153,7 @@ func (s *Service) record(ctx context.Context, meta ClientMeta, action, userID st
 		return fmt.Errorf("%w: audit: %w", ErrUnavailable, err)
 	}
 	s.metrics.observe(action, details)
+	s.flows.metrics.observe(action, details)
 	return nil
 }
 
@@ -176,12 +195,35 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Client
 	if !ok || !user.IsActive {
 		return LoginResult{}, s.failed(ctx, att, user, email, ok, meta)
 	}
-	if lockedFor, err := att.Succeed(ctx); err != nil {
+	mfa, err := s.hasMFA(ctx, user.ID)
+	if err != nil {
+		_ = att.Release(ctx)
+		return LoginResult{}, err
+	}
+	if mfa {
+		// The login is not over: earlier failures stay counted until a
+		// code completes it, so codes cannot be guessed between right
+		// passwords without the lockout noticing.
+		_ = att.Release(ctx)
+	} else if lockedFor, err := att.Succeed(ctx); err != nil {
 		return LoginResult{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	} else if lockedFor > 0 {
 		// The account was locked by a concurrent failure while this password
 		// was checked: no success after the lock.
 		return LoginResult{}, s.lockedAnswer(ctx, user, email, lockedFor, meta)
+	}
+	if s.cfg.Flows.RequireVerified && !user.IsVerified {
+		// Only someone who knows the password learns this.
+		if err := s.record(ctx, meta, audit.ActionLoginFailed, user.ID, map[string]any{"reason": "unverified", "email": clip(email, 320)}); err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{}, ErrUserNotVerified
+	}
+	if mfa {
+		return LoginResult{}, s.mfaChallenge(ctx, *user, meta)
+	}
+	if user.RoleMFARequired && s.mfaOn() {
+		return LoginResult{}, s.mfaEnrolChallenge(ctx, *user, email, meta)
 	}
 
 	newHash := ""
@@ -337,6 +379,7 @@ func (s *Service) countFailure(ctx context.Context, att *Attempt, u User, meta C
 	if !lockedNow {
 		return nil
 	}
+	s.noticeLocked(u, *until)
 	return s.record(ctx, meta, audit.ActionAccountLocked, u.ID, map[string]any{
 		"locked_until": until.UTC().Format(time.RFC3339), "attempts": att.Failures(),
 	})

@@ -164,6 +164,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	if err != nil {
 		return err
 	}
+	s.noticePasswordChanged(u)
 	return s.record(ctx, meta, audit.ActionPasswordChanged, u.ID, map[string]any{"sessions_ended": ended})
 }
 
@@ -349,8 +350,8 @@ func (s *Service) DeleteUser(ctx context.Context, actor Principal, id string, me
 	if err != nil {
 		return storeErr(err)
 	}
-	if _, err := s.sessions.DeleteByUser(ctx, u.ID, ""); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	if _, err := s.endUserSessions(ctx, u.ID, "deleted", "", ""); err != nil {
+		return err
 	}
 	if err := s.users.DeleteUser(ctx, u.ID); err != nil {
 		return storeErr(err)

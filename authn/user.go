@@ -29,6 +29,9 @@ type User struct {
 	LegacyID       *int64 // the legacy app's integer user id, if any
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// RoleMFARequired: the user's role requires a second factor (read from
+	// the role, like Role and Permissions).
+	RoleMFARequired bool
 }
 
 // UserUpdate names the fields UpdateUser changes: nil fields stay as they
@@ -95,6 +98,9 @@ type Role struct {
 	ID          int
 	Name        string
 	Permissions []string // never nil when read from the store
+	// MFARequired makes the role's users set up a second factor before
+	// their first session.
+	MFARequired bool
 }
 
 // SessionRecord is one row of session history (user_sessions): what an

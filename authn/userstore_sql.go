@@ -75,7 +75,7 @@ func buildQueries(d sqlDialect) queries {
 	var q queries
 	q.userCols = fmt.Sprintf(`%s, u.email, u.hashed_password, u.first_name, u.last_name,
  u.role_id, r.name, %s, u.is_active, u.is_superuser, u.is_verified, u.last_login,
- u.login_attempts, u.locked_until, u.legacy_id, u.created_at, u.updated_at`,
+ u.login_attempts, u.locked_until, u.legacy_id, u.created_at, u.updated_at, r.mfa_required`,
 		fmt.Sprintf(d.uuidText, "u.id"), fmt.Sprintf(d.jsonText, "r.permissions"))
 	q.userFrom = " FROM users u JOIN roles r ON r.id = u.role_id"
 	sel := "SELECT " + q.userCols + q.userFrom
@@ -88,13 +88,13 @@ func buildQueries(d sqlDialect) queries {
 	q.legacyTaken = "SELECT count(*) FROM users u WHERE u.legacy_id = $1 AND u.id <> $2"
 	q.idTaken = "SELECT count(*) FROM users u WHERE u.id = $1"
 
-	q.roleCols = "r.id, r.name, " + fmt.Sprintf(d.jsonText, "r.permissions")
+	q.roleCols = "r.id, r.name, " + fmt.Sprintf(d.jsonText, "r.permissions") + ", r.mfa_required"
 	q.roleByID = "SELECT " + q.roleCols + " FROM roles r WHERE r.id = $1"
 	q.roleByName = "SELECT " + q.roleCols + " FROM roles r WHERE r.name = $1"
 	q.listRoles = "SELECT " + q.roleCols + " FROM roles r ORDER BY r.id"
-	q.createRole = "INSERT INTO roles (name, permissions, created_at) VALUES ($1, " +
-		fmt.Sprintf(d.jsonParam, "$2") + ", $3) RETURNING id"
-	q.updateRole = "UPDATE roles SET name = $2, permissions = " + fmt.Sprintf(d.jsonParam, "$3") + " WHERE id = $1"
+	q.createRole = "INSERT INTO roles (name, permissions, created_at, mfa_required) VALUES ($1, " +
+		fmt.Sprintf(d.jsonParam, "$2") + ", $3, $4) RETURNING id"
+	q.updateRole = "UPDATE roles SET name = $2, permissions = " + fmt.Sprintf(d.jsonParam, "$3") + ", mfa_required = $4 WHERE id = $1"
 
 	q.sessionCols = "s.id, " + fmt.Sprintf(d.uuidText, "s.user_id") +
 		", s.ip_address, s.user_agent, s.created_at, s.last_activity, s.expires_at, s.ended_at, s.end_reason"
@@ -160,7 +160,7 @@ func scanUser(row dbRow, extra ...any) (User, error) {
 	)
 	dest := []any{&u.ID, &u.Email, &u.HashedPassword, &u.FirstName, &u.LastName,
 		&u.RoleID, &u.Role, &perms, &u.IsActive, &u.IsSuperuser, &u.IsVerified, &lastLogin,
-		&u.LoginAttempts, &lockedUntil, &legacyID, &u.CreatedAt, &u.UpdatedAt}
+		&u.LoginAttempts, &lockedUntil, &legacyID, &u.CreatedAt, &u.UpdatedAt, &u.RoleMFARequired}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return User{}, err
 	}
@@ -526,7 +526,7 @@ func scanRole(row dbRow) (Role, error) {
 		r     Role
 		perms string
 	)
-	if err := row.Scan(&r.ID, &r.Name, &perms); err != nil {
+	if err := row.Scan(&r.ID, &r.Name, &perms, &r.MFARequired); err != nil {
 		return Role{}, err
 	}
 	p, err := decodePermissions(perms)
@@ -607,7 +607,7 @@ func (s *sqlUserStore) CreateRole(ctx context.Context, r Role) (Role, error) {
 	if err != nil {
 		return Role{}, err
 	}
-	err = s.db.queryRow(ctx, s.q.createRole, r.Name, perms, dbTime(s.now())).Scan(&r.ID)
+	err = s.db.queryRow(ctx, s.q.createRole, r.Name, perms, dbTime(s.now()), r.MFARequired).Scan(&r.ID)
 	switch {
 	case storage.IsUniqueViolation(err):
 		return Role{}, ErrRoleNameTaken
@@ -623,7 +623,7 @@ func (s *sqlUserStore) UpdateRole(ctx context.Context, r Role) (Role, error) {
 	if err != nil {
 		return Role{}, err
 	}
-	n, err := s.db.exec(ctx, s.q.updateRole, r.ID, r.Name, perms)
+	n, err := s.db.exec(ctx, s.q.updateRole, r.ID, r.Name, perms, r.MFARequired)
 	switch {
 	case storage.IsUniqueViolation(err):
 		return Role{}, ErrRoleNameTaken

@@ -39,6 +39,11 @@ type Config struct {
 	UI UI `yaml:"ui"`
 	// Debug turns on diagnostics for operators, on the ops listener only.
 	Debug Debug `yaml:"debug"`
+	// Notify, PasswordReset and Verification configure the account
+	// recovery flows (notify.go).
+	Notify        Notify        `yaml:"notify"`
+	PasswordReset PasswordReset `yaml:"password_reset"`
+	Verification  Verification  `yaml:"verification"`
 }
 
 // Debug holds diagnostics that are off by default.
@@ -264,5 +269,9 @@ func Default() Config {
 		Log:         Log{Level: "info", Format: "json"},
 		DefaultMode: "legacy",
 		UI:          UI{Title: "Portero"},
+
+		Notify:        defaultNotify(),
+		PasswordReset: PasswordReset{TokenLifetime: Duration(15 * time.Minute)},
+		Verification:  Verification{TokenLifetime: Duration(24 * time.Hour)},
 	}
 }

@@ -31,6 +31,7 @@ func TestExampleFilesLoad(t *testing.T) {
 			"POSTGRES_PASSWORD", "pg-pass",
 			"REDIS_PASSWORD", "redis-pass",
 			"LEGACY_SECRET_KEY", "legacy-secret",
+			"SMTP_PASSWORD", "smtp-pass",
 		))
 		if err != nil {
 			t.Fatal(err)

@@ -124,6 +124,7 @@ func (c Config) problems() []*Problem {
 	c.checkRoutes(ch)
 	c.checkCookie(ch)
 	c.checkTLSAndUI(ch)
+	c.checkAccountFlows(ch)
 	if c.LoginURL != "" && (!strings.HasPrefix(c.LoginURL, "/") || strings.HasPrefix(c.LoginURL, "//") || strings.ContainsAny(c.LoginURL, "\\ \t\r\n")) {
 		ch.add("login_url", "must be a same-origin path such as /auth/signin (got %q)", c.LoginURL)
 	}
@@ -669,6 +670,7 @@ func (c Config) Warnings() []Problem {
 	if c.Lockout.Reveal {
 		warn("lockout.reveal", "true: a locked account answers 423, which tells an attacker the account exists")
 	}
+	c.accountFlowWarnings(warn)
 	return ws
 }
 

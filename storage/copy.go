@@ -60,7 +60,9 @@ type TableReport struct {
 }
 
 // CopyReport is what Copy did, one entry per table in the order copied:
-// roles, users, user_sessions, audit_logs.
+// roles, users, user_mfa, mfa_recovery_codes, user_sessions, audit_logs.
+// Reset and verification tokens (account_tokens) are not copied: they live
+// minutes, and a user asks for a new link.
 type CopyReport struct {
 	DryRun bool
 	Tables []TableReport
@@ -261,7 +263,7 @@ type copySpec struct {
 func copyTables() []copySpec {
 	return []copySpec{
 		{name: "roles", upsert: true, userCol: -1, cols: []copyColumn{
-			{"id", kindInt}, {"name", kindText}, {"permissions", kindJSON}, {"created_at", kindTime},
+			{"id", kindInt}, {"name", kindText}, {"permissions", kindJSON}, {"created_at", kindTime}, {"mfa_required", kindBool},
 		}},
 		{name: "users", userCol: -1, cols: []copyColumn{
 			{"id", kindUUID}, {"email", kindText}, {"hashed_password", kindText},
@@ -269,6 +271,15 @@ func copyTables() []copySpec {
 			{"is_active", kindBool}, {"is_superuser", kindBool}, {"is_verified", kindBool},
 			{"last_login", kindTime}, {"login_attempts", kindInt}, {"locked_until", kindTime},
 			{"legacy_id", kindInt}, {"created_at", kindTime}, {"updated_at", kindTime},
+		}},
+		// A user's second factor moves with the user: leaving it behind
+		// would turn two-step logins into password-only ones. The sealed
+		// secret opens with the same secret_key on the other side.
+		{name: "user_mfa", userCol: 0, cols: []copyColumn{
+			{"user_id", kindUUID}, {"secret", kindText}, {"confirmed_at", kindTime}, {"last_step", kindInt}, {"created_at", kindTime},
+		}},
+		{name: "mfa_recovery_codes", userCol: 0, cols: []copyColumn{
+			{"user_id", kindUUID}, {"code_hash", kindText}, {"used_at", kindTime},
 		}},
 		{name: "user_sessions", userCol: 1, cols: []copyColumn{
 			{"id", kindText}, {"user_id", kindUUID}, {"ip_address", kindText}, {"user_agent", kindText},

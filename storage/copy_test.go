@@ -19,7 +19,7 @@ import (
 )
 
 // copyTestTables are the tables Copy moves, in the order it reports them.
-var copyTestTables = []string{"roles", "users", "user_sessions", "audit_logs"}
+var copyTestTables = []string{"roles", "users", "user_mfa", "mfa_recovery_codes", "user_sessions", "audit_logs"}
 
 // seedBase has nanoseconds on purpose: SQLite keeps them, PostgreSQL and
 // Copy keep microseconds.
@@ -90,6 +90,17 @@ func seed(t testing.TB, ctx context.Context, db *storage.DB, nAudit int) seeded 
 				fmt.Sprintf("s-%s-%d", u, j), u.String(), ip, agent, start, start.Add(17*time.Minute+time.Microsecond), start.Add(12*time.Hour), ended, reason)
 			s.sessions++
 		}
+	}
+	// The admin has a second factor, with one recovery code used.
+	must(`INSERT INTO user_mfa (user_id, secret, confirmed_at, last_step, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		s.users[0].String(), "v1.kid.sealed-secret", seedBase, int64(59_000_123), seedBase.Add(-time.Minute))
+	for i := range 3 {
+		var used any
+		if i == 0 {
+			used = seedBase
+		}
+		must(`INSERT INTO mfa_recovery_codes (user_id, code_hash, used_at) VALUES ($1, $2, $3)`,
+			s.users[0].String(), strings.Repeat(strconv.Itoa(i), 64), used)
 	}
 	seedAudit(t, ctx, db, s.users, nAudit)
 	s.audits = nAudit
@@ -343,7 +354,8 @@ func TestCopyEveryDirection(t *testing.T) {
 			sameRows(t, "after copy", before, dump(t, ctx, dst))
 			sameRows(t, "source after copy", before, dump(t, ctx, src))
 
-			want := map[string]int64{"roles": 4, "users": int64(len(s.users)), "user_sessions": int64(s.sessions), "audit_logs": int64(s.audits)}
+			want := map[string]int64{"roles": 4, "users": int64(len(s.users)), "user_mfa": 1, "mfa_recovery_codes": 3,
+				"user_sessions": int64(s.sessions), "audit_logs": int64(s.audits)}
 			var names []string
 			for _, tr := range rep.Tables {
 				names = append(names, tr.Table)
@@ -357,7 +369,7 @@ func TestCopyEveryDirection(t *testing.T) {
 			if !slices.Equal(names, copyTestTables) || rep.DryRun {
 				t.Errorf("report %+v", rep)
 			}
-			if wantProgress := 3 + (tc.audits+699)/700; progress != wantProgress {
+			if wantProgress := 5 + (tc.audits+699)/700; progress != wantProgress {
 				t.Errorf("Progress called %d times, want %d (once per batch)", progress, wantProgress)
 			}
 
@@ -588,6 +600,7 @@ func TestCopyDryRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := []storage.TableReport{{Table: "roles", Read: 4}, {Table: "users", Read: int64(len(s.users))},
+				{Table: "user_mfa", Read: 1}, {Table: "mfa_recovery_codes", Read: 3},
 				{Table: "user_sessions", Read: int64(s.sessions)}, {Table: "audit_logs", Read: int64(s.audits)}}
 			if !rep.DryRun || !slices.Equal(rep.Tables, want) {
 				t.Errorf("report %+v, want %+v", rep, want)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,7 @@ import (
 	"github.com/portero/portero/audit"
 	"github.com/portero/portero/authn"
 	"github.com/portero/portero/configs"
+	"github.com/portero/portero/notify"
 	"github.com/portero/portero/proxy"
 	"github.com/portero/portero/sessions"
 	"github.com/portero/portero/storage"
@@ -155,13 +157,25 @@ func newApp(ctx context.Context, cfg configs.Config, getenv func(string) string,
 		return float64(n)
 	}))
 
+	notifier, err := newNotifier(cfg.Notify)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := authn.NewSecretSealer(ring)
+	if err != nil {
+		return nil, err
+	}
 	a.svc = authn.NewService(authn.ServiceDeps{
 		Users: a.users, Sessions: a.sessions, Hasher: a.hasher, Lockout: lockout,
 		Tokens: a.tokens, Audit: a.audit, Log: log, Metrics: authn.NewMetrics(a.metrics),
+		AccountTokens: authn.NewAccountTokenStore(a.db), Notifier: notifier, FlowMetrics: authn.NewFlowMetrics(a.metrics),
+		MFAStore: authn.NewMFAStore(a.db), MFASealer: sealer,
 	}, authn.ServiceConfig{
 		Registration: cfg.Registration, RevealLock: cfg.Lockout.Reveal,
 		IdleTimeout: idle, AbsoluteTimeout: abs, Policy: authn.DefaultPasswordPolicy(),
+		Flows: flowConfig(cfg),
 	})
+	a.closers = append(a.closers, a.svc.Close) // queued mail, before the stores close
 	a.creds = authn.NewCredentials(a.svc, cfg.Sessions.CookieName, legacy)
 	return a, nil
 }
@@ -252,6 +266,40 @@ func (a *app) bootstrapAdmin(ctx context.Context, getenv func(string) string, ou
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// newNotifier is the mail sender notify.kind names; nil for none.
+func newNotifier(n configs.Notify) (authn.Notifier, error) {
+	switch n.Kind {
+	case "smtp":
+		s, err := notify.NewSMTP(notify.SMTPConfig{Host: n.SMTP.Host, Port: n.SMTP.Port, Username: n.SMTP.Username,
+			Password: n.SMTP.Password.Reveal(), From: n.From, StartTLS: n.SMTP.StartTLS})
+		if err != nil {
+			return nil, fmt.Errorf("notify.smtp: %w", err)
+		}
+		return s, nil
+	case "file":
+		f, err := notify.NewFile(n.File.Path, n.From)
+		if err != nil {
+			return nil, fmt.Errorf("notify.file: %w", err)
+		}
+		return f, nil
+	}
+	return nil, nil
+}
+
+// flowConfig is the reset and verification settings; links point at the
+// browser pages under notify.base_url and api_prefix.
+func flowConfig(cfg configs.Config) authn.FlowConfig {
+	f := authn.FlowConfig{
+		ResetTokenLifetime: cfg.PasswordReset.TokenLifetime.D(), VerifyTokenLifetime: cfg.Verification.TokenLifetime.D(),
+		RequireVerified: cfg.Verification.RequiredForLogin, Site: cfg.UI.Title,
+	}
+	if base := strings.TrimRight(cfg.Notify.BaseURL, "/"); base != "" {
+		f.ResetURL = base + cfg.APIPrefix + authn.PathResetPage
+		f.VerifyURL = base + cfg.APIPrefix + authn.PathVerifyPage
+	}
+	return f
+}
 
 // newRegistry is the ops listener's Prometheus registry: the Go runtime,
 // the process, and build information; the packages add their own series.

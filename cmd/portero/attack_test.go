@@ -29,6 +29,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portero/portero/authn"
+	"github.com/portero/portero/sessions/sessionstest"
 	"github.com/portero/portero/storage/storagetest"
 )
 
@@ -52,7 +53,14 @@ type attackStack struct {
 func startAttackStack(t *testing.T) *attackStack {
 	t.Helper()
 	pgURL := storagetest.NewPostgresURL(t)
-	redisURL := attackRedisURL(t)
+	redisURL := os.Getenv("PORTERO_TEST_REDIS")
+	if redisURL == "" {
+		redisURL = sessionstest.DefaultRedis
+	}
+	// Keys of its own, deleted at the end: the attacks fail many logins
+	// from 127.0.0.1, and the per-address throttle counts them under one
+	// key that every other test logging in from 127.0.0.1 would share.
+	_, prefix := sessionstest.RedisClient(t, "attacks")
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	tag := hex.EncodeToString(b[:]) // lockout counters in the shared Redis are per e-mail
@@ -74,7 +82,7 @@ func startAttackStack(t *testing.T) *attackStack {
 		}
 	}
 	s.public, s.ops, _ = startStack(t, fmt.Sprintf(`storage: {url: %q}
-sessions: {url: %q, cookie_name: portero_session, cookie_secure: false}
+sessions: {url: %q, key_prefix: %q, cookie_name: portero_session, cookie_secure: false}
 lockout: {max_attempts: 5, ip_max_attempts: 1000000}
 legacy: {jwt_secret: %q, subject: email}
 registration: admin
@@ -84,7 +92,7 @@ routes:
   - {path: /anything/dual, mode: dual}
   - {path: /anything/static, mode: public}
   - {path: /ws, mode: gateway}
-`, pgURL, redisURL, attackLegacySecret))
+`, pgURL, redisURL, prefix, attackLegacySecret))
 	s.adminTok = attackLogin(t, s.public, s.admin, s.password)
 	s.userTok = attackLogin(t, s.public, s.user, s.password)
 	var claims struct {
@@ -557,27 +565,6 @@ func TestAttacksOnTheBinary(t *testing.T) {
 			}
 		}
 	})
-}
-
-// attackRedisURL is PORTERO_TEST_REDIS with another database number. The
-// attacks fail many logins from 127.0.0.1, and Portero's per-address
-// throttle counts them under one key: in the tests' own database that
-// would throttle every other test logging in from 127.0.0.1 for the next
-// quarter of an hour.
-func attackRedisURL(t *testing.T) string {
-	t.Helper()
-	raw := os.Getenv("PORTERO_TEST_REDIS")
-	if raw == "" {
-		raw = "redis://127.0.0.1:6379/0"
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatalf("PORTERO_TEST_REDIS: %v", err)
-	}
-	db := 0
-	fmt.Sscanf(strings.TrimPrefix(u.Path, "/"), "%d", &db)
-	u.Path = fmt.Sprintf("/%d", (db+11)%16)
-	return u.String()
 }
 
 // derivedSessionKey is the key Portero signs bearer tokens with, derived

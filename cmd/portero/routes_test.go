@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/portero/portero/configs"
+	"github.com/portero/portero/sessions/sessionstest"
 	"github.com/portero/portero/storage/storagetest"
 )
 
@@ -164,15 +165,18 @@ func TestTwoInstancesShareTogglesAndSessions(t *testing.T) {
 	t.Cleanup(upstream.Close)
 	redisURL := os.Getenv("PORTERO_TEST_REDIS")
 	if redisURL == "" {
-		redisURL = "redis://127.0.0.1:6379/0"
+		redisURL = sessionstest.DefaultRedis
 	}
+	// Keys of its own: the per-IP login throttle is keyed by 127.0.0.1,
+	// which every other test's logins share.
+	_, prefix := sessionstest.RedisClient(t, "two-instances")
 	pgURL := storagetest.NewPostgresURL(t)
 	extra := fmt.Sprintf(`listen: "127.0.0.1:0"
 ops_listen: "127.0.0.1:0"
 upstream: {url: %q, timeout: 5s}
-sessions: {url: %q, cookie_secure: false, cookie_name: portero_session}
+sessions: {url: %q, key_prefix: %q, cookie_secure: false, cookie_name: portero_session}
 log: {level: error}
-%s`, upstream.URL, redisURL, routesYAML)
+%s`, upstream.URL, redisURL, prefix, routesYAML)
 	a := newCLIEnv(t, pgURL, extra)
 	b := newCLIEnv(t, pgURL, extra) // the same database, its own spool
 	adminEmail := "admin-" + fmt.Sprint(time.Now().UnixNano()) + "@example.test"
