@@ -39,8 +39,8 @@ type invalidationBus struct {
 
 	mu      sync.Mutex
 	waiting map[uint64]chan struct{}
+	ps      *redis.PubSub // replaced by run, closed by close; under mu
 
-	ps     *redis.PubSub
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -56,7 +56,6 @@ func startInvalidationBus(rdb redis.UniversalClient, channel string, ackTimeout 
 		waiting: make(map[uint64]chan struct{}),
 		cancel:  cancel, done: make(chan struct{}),
 	}
-	b.ps = rdb.Subscribe(ctx, b.channel, b.ackChannel)
 	go b.run(ctx)
 	return b
 }
@@ -100,16 +99,29 @@ func (b *invalidationBus) broadcast(ctx context.Context, target string) error {
 // own comings and goings, which empty the cache.
 func (b *invalidationBus) run(ctx context.Context) {
 	defer close(b.done)
+	ps := b.resubscribe(ctx, nil)
+	if ps == nil {
+		return
+	}
 	lastHeard := time.Now()
 	for ctx.Err() == nil {
-		msg, err := b.ps.ReceiveTimeout(ctx, cacheHealthInterval)
+		msg, err := ps.ReceiveTimeout(ctx, cacheHealthInterval)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				if time.Since(lastHeard) > 3*cacheHealthInterval {
+					// Silent, yet connected: a frozen or cut-off Redis.
+					// Stop serving copies, and subscribe afresh, so that
+					// the confirmation of the new subscription says when
+					// messages flow again.
 					b.lost()
+					if ps = b.resubscribe(ctx, ps); ps == nil {
+						return
+					}
+					lastHeard = time.Now()
+					continue
 				}
-				_ = b.ps.Ping(ctx)
+				_ = ps.Ping(ctx)
 				continue
 			}
 			// The connection broke: go-redis redials and resubscribes on
@@ -133,6 +145,22 @@ func (b *invalidationBus) run(ctx context.Context) {
 			b.handle(ctx, m)
 		}
 	}
+}
+
+// resubscribe closes old (if any) and subscribes anew, unless close has
+// been called (then nil).
+func (b *invalidationBus) resubscribe(ctx context.Context, old *redis.PubSub) *redis.PubSub {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	if ctx.Err() != nil {
+		b.ps = nil
+		return nil
+	}
+	b.ps = b.rdb.Subscribe(ctx, b.channel, b.ackChannel)
+	return b.ps
 }
 
 // lost marks the subscription down and empties the cache.
@@ -170,13 +198,18 @@ func (b *invalidationBus) handle(ctx context.Context, m *redis.Message) {
 	_ = b.rdb.Publish(ackCtx, b.channel+":ack:"+origin, seq).Err()
 }
 
+// close stops the receiver: closing the subscription ends its wait.
 func (b *invalidationBus) close(ctx context.Context) error {
 	b.cancel()
-	err := b.ps.Close()
+	b.mu.Lock()
+	if b.ps != nil {
+		_ = b.ps.Close()
+	}
+	b.mu.Unlock()
 	select {
 	case <-b.done:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return err
 }

@@ -85,7 +85,7 @@ func soakYAML(t *testing.T, o soakOpts) string {
 ops_listen: "127.0.0.1:0"
 upstream: {url: "http://%s", timeout: 1s, dial_timeout: 500ms, idle_conn_timeout: 2s}
 storage: {url: %q}
-sessions: {url: %q, cookie_name: portero_session, cookie_secure: false}
+sessions: {url: %q, cookie_name: portero_session, cookie_secure: false, cache_ttl: `+soakCacheTTL.String()+`}
 secret_key: %q
 server: {shutdown_grace: 5s, read_header_timeout: 3s, own_timeout: 2s}
 audit: {spool_dir: %q}
@@ -95,6 +95,10 @@ log: {level: info, format: json}
 %sroutes:
 %s`, o.upstream, o.storage, o.sessions, soakSecret, o.spool, o.extra, o.routes)
 }
+
+// soakCacheTTL is sessions.cache_ttl, stated so the Redis scenarios can
+// rely on it: a session validated this recently is answered from memory.
+const soakCacheTTL = 2 * time.Second
 
 func soakStart(t *testing.T, o soakOpts) *soakStack {
 	t.Helper()
@@ -279,6 +283,12 @@ func soakRedisFaults(t *testing.T, env soakEnv) {
 	recovered("killed")
 
 	rd.freeze()
+	// A frozen Redis breaks no connection, so nothing tells Portero at
+	// once: sessions it validated in the last sessions.cache_ttl are
+	// still answered from memory (a revocation cannot complete meanwhile:
+	// it needs Redis too). Past that, every check goes to Redis and fails
+	// within the timeouts.
+	time.Sleep(soakCacheTTL)
 	duringFault("frozen")
 	rd.thaw()
 	recovered("frozen")
