@@ -294,16 +294,8 @@ func (s *Service) DisableMFA(ctx context.Context, p Principal, password, code st
 	case err != nil:
 		return storeErr(err)
 	}
-	att, err := s.lockout.Begin(ctx, accountKey(&u, u.Email), lockoutAddr(meta.IP))
+	att, ok, err := s.verifyCurrentPassword(ctx, u, password, meta)
 	if err != nil {
-		if errors.Is(err, ErrTooManyAttempts) {
-			return ErrWrongCurrentPassword
-		}
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	ok, _, err := s.hasher.Verify(ctx, password, u.HashedPassword)
-	if err != nil {
-		_ = att.Release(ctx)
 		return err
 	}
 	method := ""

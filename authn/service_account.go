@@ -117,16 +117,8 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	if err != nil {
 		return storeErr(err)
 	}
-	att, err := s.lockout.Begin(ctx, accountKey(&u, u.Email), lockoutAddr(meta.IP))
+	att, ok, err := s.verifyCurrentPassword(ctx, u, current, meta)
 	if err != nil {
-		if errors.Is(err, ErrTooManyAttempts) {
-			return ErrWrongCurrentPassword
-		}
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	ok, _, err := s.hasher.Verify(ctx, current, u.HashedPassword)
-	if err != nil {
-		_ = att.Release(ctx)
 		return err
 	}
 	if !ok {
@@ -166,6 +158,26 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	}
 	s.noticePasswordChanged(u)
 	return s.record(ctx, meta, audit.ActionPasswordChanged, u.ID, map[string]any{"sessions_ended": ended})
+}
+
+// verifyCurrentPassword checks a signed-in user's password again (to
+// change it, to turn off the second factor) under the account's lockout: a
+// locked account or too many attempts answers as a wrong password. The
+// caller settles the attempt it returns.
+func (s *Service) verifyCurrentPassword(ctx context.Context, u User, password string, meta ClientMeta) (*Attempt, bool, error) {
+	att, err := s.lockout.Begin(ctx, accountKey(&u, u.Email), lockoutAddr(meta.IP))
+	if err != nil {
+		if errors.Is(err, ErrTooManyAttempts) {
+			return nil, false, ErrWrongCurrentPassword
+		}
+		return nil, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	ok, _, err := s.hasher.Verify(ctx, password, u.HashedPassword)
+	if err != nil {
+		_ = att.Release(ctx)
+		return nil, false, err
+	}
+	return att, ok, nil
 }
 
 // endUserSessions ends the user's sessions, but for the one keepKey and

@@ -103,20 +103,7 @@ log: {level: error}
 	in := startInstance(t, e.cfg, e.getenv)
 	do := func(method, path, bearer, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, in.public+path, strings.NewReader(body))
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
+		return jsonCall(t, method, in.public+path, bearer, body)
 	}
 	login := func(email, password string) string {
 		t.Helper()

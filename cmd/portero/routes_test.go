@@ -187,20 +187,7 @@ log: {level: error}
 
 	do := func(method, url, bearer, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, url, strings.NewReader(body))
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
+		return jsonCall(t, method, url, bearer, body)
 	}
 	code, body := do("POST", ia.public+"/auth/login", "", `{"username":"`+adminEmail+`","password":"Adm1n-Pass-2026!"}`)
 	var tok struct {
@@ -310,6 +297,26 @@ log: {level: error}
 			t.Errorf("configs/grafana-dashboard.json has no panel for %s", name)
 		}
 	}
+}
+
+// jsonCall sends body (JSON, if any) with the bearer token (if any) and
+// returns the status and the answer's body.
+func jsonCall(t *testing.T, method, url, bearer, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }
 
 func mustRead(t *testing.T, path string) []byte {
