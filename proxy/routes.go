@@ -70,7 +70,9 @@ func NewTable(defaultMode string, routes []configs.Route) (*Table, error) {
 			Slide: rc.Slides(), Audit: rc.Audit,
 		}
 		if len(r.Methods) > 0 {
-			r.Name += " " + strings.Join(r.Methods, ",")
+			// Sorted: the name keys fleet-wide overrides, which must not
+			// stop matching because the file lists [POST, GET] one day.
+			r.Name += " " + strings.Join(slices.Sorted(slices.Values(r.Methods)), ",")
 		}
 		if !validMode(r.Mode) || !strings.HasPrefix(r.Path, "/") {
 			return nil, fmt.Errorf("%w: routes[%d]", ErrInvalidRoute, i)

@@ -128,6 +128,23 @@ func TestNewTableRefusesBadModes(t *testing.T) {
 	}
 }
 
+// TestRouteNameIgnoresMethodOrder: a route's name keys its fleet-wide
+// override, so listing the same methods in another order must keep it.
+func TestRouteNameIgnoresMethodOrder(t *testing.T) {
+	t.Parallel()
+	var names []string
+	for _, methods := range [][]string{{"GET", "POST"}, {"POST", "GET"}} {
+		tbl, err := NewTable("legacy", []configs.Route{{Path: "/api/x", Methods: methods, Mode: "gateway"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, tbl.routes[0].Name)
+	}
+	if names[0] != names[1] || names[0] != "/api/x GET,POST" {
+		t.Errorf("route names %q and %q, want both %q", names[0], names[1], "/api/x GET,POST")
+	}
+}
+
 func FuzzDecide(f *testing.F) {
 	for _, s := range []string{"/", "/api/samples", "/api/x/%2e%2e/samples", "/a;b/c", "/%2F", "//x", "/a\\b", "*", "/api/SAMPLES"} {
 		f.Add("GET", s)
