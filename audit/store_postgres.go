@@ -104,34 +104,9 @@ func (s *pgStore) Query(ctx context.Context, f Filter) ([]Event, string, error) 
 		return nil, "", err
 	}
 	var b sqlBuilder
-	if q.UserID != "" {
-		b.where("user_id = " + b.arg(q.UserID) + "::uuid")
-	}
-	if q.Action != "" {
-		exact, prefix := actionBounds(q.Action)
-		// A byte-wise range, not LIKE: exact whatever the database's
-		// collation, no escaping of % and _ in what an admin typed, and an
-		// index on (action COLLATE "C") can serve it. The prefix ends in
-		// ".", so its successor ends in "/".
-		upper := prefix[:len(prefix)-1] + "/"
-		cond := `(action COLLATE "C" >= ` + b.arg(prefix) + ` AND action COLLATE "C" < ` + b.arg(upper) + ")"
-		if exact != "" {
-			cond = `(action COLLATE "C" = ` + b.arg(exact) + " OR " + cond + ")"
-		}
-		b.where(cond)
-	}
-	if !q.Since.IsZero() {
-		b.where("created_at >= " + b.arg(q.Since))
-	}
-	if !q.Until.IsZero() {
-		b.where("created_at < " + b.arg(q.Until))
-	}
-	if q.IP != "" {
-		b.where("ip_address = " + b.arg(q.IP))
-	}
-	if q.after {
-		b.keyset(q.afterTime, q.afterID)
-	}
+	// action COLLATE "C": the byte order the (action, created_at) index
+	// of migration 0002 holds, whatever the database's collation.
+	b.filter(q, "%s::uuid", `action COLLATE "C"`)
 	sql := `SELECT id, event_id::text, user_id::text, action, resource, resource_id,
         ip_address, user_agent, details, created_at
 FROM audit_logs` + b.clause() + `
@@ -216,6 +191,42 @@ func (b *sqlBuilder) arg(v any) string {
 }
 
 func (b *sqlBuilder) where(cond string) { b.conds = append(b.conds, cond) }
+
+// filter adds q's conditions. The stores differ only in how a user id
+// placeholder is typed (userParam, a format for the placeholder) and how
+// the action column reads in byte order (action).
+func (b *sqlBuilder) filter(q query, userParam, action string) {
+	if q.UserID != "" {
+		b.where("user_id = " + fmt.Sprintf(userParam, b.arg(q.UserID)))
+	}
+	if q.Action != "" {
+		exact, prefix := actionBounds(q.Action)
+		// A byte-wise range, not LIKE: exact whatever the collation, no
+		// escaping of % and _ in what an admin typed, and an index on the
+		// byte-ordered action serves it. The prefix ends in ".", so its
+		// successor ends in "/".
+		upper := prefix[:len(prefix)-1] + "/"
+		cond := "(" + action + " >= " + b.arg(prefix) + " AND " + action + " < " + b.arg(upper) + ")"
+		if exact != "" {
+			cond = "(" + action + " = " + b.arg(exact) + " OR " + cond + ")"
+		}
+		b.where(cond)
+	}
+	// Times are bound as time.Time: pgx sends timestamptz, the SQLite
+	// driver writes the column's text layout, whose order is time order.
+	if !q.Since.IsZero() {
+		b.where("created_at >= " + b.arg(q.Since))
+	}
+	if !q.Until.IsZero() {
+		b.where("created_at < " + b.arg(q.Until))
+	}
+	if q.IP != "" {
+		b.where("ip_address = " + b.arg(q.IP))
+	}
+	if q.after {
+		b.keyset(q.afterTime, q.afterID)
+	}
+}
 
 // keyset continues after the row (t, id) in (created_at, id) descending
 // order. Written so that created_at <= t alone bounds an index scan on

@@ -126,36 +126,8 @@ func (s *sqliteStore) Query(ctx context.Context, f Filter) ([]Event, string, err
 		return nil, "", err
 	}
 	var b sqlBuilder
-	if q.UserID != "" {
-		b.where("user_id = " + b.arg(q.UserID))
-	}
-	if q.Action != "" {
-		exact, prefix := actionBounds(q.Action)
-		// A byte-wise range, not LIKE (which ignores ASCII case and needs %
-		// and _ escaped) nor substr (which no index serves). SQLite compares
-		// text with BINARY by default; the prefix ends in "." and its
-		// successor in "/".
-		upper := prefix[:len(prefix)-1] + "/"
-		cond := "(action >= " + b.arg(prefix) + " AND action < " + b.arg(upper) + ")"
-		if exact != "" {
-			cond = "(action = " + b.arg(exact) + " OR " + cond + ")"
-		}
-		b.where(cond)
-	}
-	// Times are bound as time.Time: the driver writes them in the column's
-	// text layout, whose order is time order (see package storage).
-	if !q.Since.IsZero() {
-		b.where("created_at >= " + b.arg(q.Since))
-	}
-	if !q.Until.IsZero() {
-		b.where("created_at < " + b.arg(q.Until))
-	}
-	if q.IP != "" {
-		b.where("ip_address = " + b.arg(q.IP))
-	}
-	if q.after {
-		b.keyset(q.afterTime, q.afterID)
-	}
+	// SQLite compares text with BINARY by default: action is byte-ordered.
+	b.filter(q, "%s", "action")
 	query := `SELECT id, event_id, user_id, action, resource, resource_id,
         ip_address, user_agent, details, created_at
 FROM audit_logs` + b.clause() + `
