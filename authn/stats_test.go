@@ -44,7 +44,7 @@ type statsApp struct {
 	admin  string // bearer token
 }
 
-func newStatsApp(t *testing.T, db *storage.DB) *statsApp {
+func newStatsApp(t *testing.T, db *storage.DB, configure ...func(*HandlerConfig)) *statsApp {
 	t.Helper()
 	a := &statsApp{db: db, clock: sessionstest.NewFakeClock(statsT0), audit: audit.NewStore(db)}
 	now := a.clock.Now
@@ -90,11 +90,15 @@ func newStatsApp(t *testing.T, db *storage.DB) *statsApp {
 		Tokens: tokens, Audit: writer, Now: now, Log: log},
 		ServiceConfig{Registration: "admin", IdleTimeout: time.Hour, AbsoluteTimeout: 12 * time.Hour, Policy: DefaultPasswordPolicy()})
 	const cookie = "__Host-portero_session"
-	h := NewHandlers(a.svc, NewCredentials(a.svc, cookie, nil), HandlerConfig{
+	cfg := HandlerConfig{
 		CookieName: cookie, CookieSecure: true,
 		Stats:      NewStats(db, a.users, audit.NewStatsReader(db), now),
 		AuditQuery: audit.NewQueryHandler(a.audit, audit.HandlerConfig{Logger: log}),
-	}, log)
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	h := NewHandlers(a.svc, NewCredentials(a.svc, cookie, nil), cfg, log)
 	srv := httptest.NewServer(h.Echo())
 	t.Cleanup(srv.Close)
 	a.url, a.client = srv.URL, srv.Client()
