@@ -345,9 +345,6 @@ func (h *Handlers) createUser(c echo.Context) error {
 	}
 	actor := principalOf(c)
 	u, err := h.svc.Register(c.Request().Context(), in, &actor, meta(c))
-	if errors.Is(err, ErrUserExists) {
-		return apiErr(http.StatusBadRequest, "REGISTER_USER_ALREADY_EXISTS")
-	}
 	if err != nil {
 		return err
 	}

@@ -376,12 +376,7 @@ func (h *Handlers) register(c echo.Context) error {
 		actor = &p
 	}
 	u, err := h.svc.Register(c.Request().Context(), in, actor, meta(c))
-	switch {
-	case errors.Is(err, ErrUserExists):
-		return apiErr(http.StatusBadRequest, "REGISTER_USER_ALREADY_EXISTS")
-	case errors.Is(err, ErrRegistrationClosed):
-		return apiErr(http.StatusForbidden, "REGISTRATION_CLOSED")
-	case err != nil:
+	if err != nil {
 		return err
 	}
 	return writeJSON(c, http.StatusCreated, toRead(u))

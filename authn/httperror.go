@@ -86,6 +86,10 @@ func toAPIError(err error) *APIError {
 		return &APIError{Status: http.StatusServiceUnavailable, Detail: "SERVICE_UNAVAILABLE", RetryAfter: 5, Cause: err}
 	case errors.Is(err, ErrUserNotFound):
 		return apiErr(http.StatusNotFound, "USER_NOT_FOUND")
+	case errors.Is(err, ErrUserExists):
+		return apiErr(http.StatusBadRequest, "REGISTER_USER_ALREADY_EXISTS")
+	case errors.Is(err, ErrRegistrationClosed):
+		return apiErr(http.StatusForbidden, "REGISTRATION_CLOSED")
 	case errors.Is(err, ErrEmailTaken):
 		return apiErr(http.StatusBadRequest, "UPDATE_USER_EMAIL_ALREADY_EXISTS")
 	case errors.Is(err, ErrLegacyIDTaken):
