@@ -104,10 +104,12 @@ func (s *Server) Mails() []Mail {
 }
 
 // To returns the messages to one address.
-func (s *Server) To(addr string) []Mail {
+func (s *Server) To(addr string) []Mail { return s.to(addr, nil) }
+
+func (s *Server) to(addr string, keep func(Mail) bool) []Mail {
 	var out []Mail
 	for _, m := range s.Mails() {
-		if strings.EqualFold(m.To, addr) {
+		if strings.EqualFold(m.To, addr) && (keep == nil || keep(m)) {
 			out = append(out, m)
 		}
 	}
@@ -118,21 +120,31 @@ func (s *Server) To(addr string) []Mail {
 // it fails the test after timeout.
 func (s *Server) Wait(tb testing.TB, addr string, n int, timeout time.Duration) Mail {
 	tb.Helper()
+	return s.WaitFor(tb, addr, n, timeout, nil)
+}
+
+// WaitFor is Wait counting only the messages keep accepts (nil: all), for
+// flows whose links arrive among notices sent at their own pace.
+func (s *Server) WaitFor(tb testing.TB, addr string, n int, timeout time.Duration, keep func(Mail) bool) Mail {
+	tb.Helper()
 	deadline := time.After(timeout)
 	for {
 		s.mu.Lock()
 		ch := s.arrived
 		s.mu.Unlock()
-		if got := s.To(addr); len(got) >= n {
+		if got := s.to(addr, keep); len(got) >= n {
 			return got[n-1]
 		}
 		select {
 		case <-ch:
 		case <-deadline:
-			tb.Fatalf("no message #%d to %s within %v (have %d)", n, addr, timeout, len(s.To(addr)))
+			tb.Fatalf("no message #%d to %s within %v (have %d)", n, addr, timeout, len(s.to(addr, keep)))
 		}
 	}
 }
+
+// HasToken keeps the messages that carry a link token.
+func HasToken(m Mail) bool { return m.Token() != "" }
 
 func (s *Server) add(m Mail) {
 	s.mu.Lock()
