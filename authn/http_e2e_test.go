@@ -261,22 +261,6 @@ func testRedis(t testing.TB) (redis.UniversalClient, string) {
 	return sessionstest.RedisClient(t, "authn-e2e")
 }
 
-// redisKeys lists the keys under prefix.
-func redisKeys(t testing.TB, rdb redis.UniversalClient, prefix string) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var keys []string
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		t.Errorf("scan %s*: %v", prefix, err)
-	}
-	return keys
-}
-
 // deadRedis is a client for an address where nothing listens any more.
 func deadRedis(t testing.TB) redis.UniversalClient {
 	t.Helper()

@@ -18,6 +18,7 @@ import (
 	"github.com/portero/portero/audit"
 	"github.com/portero/portero/authn"
 	"github.com/portero/portero/sessions"
+	"github.com/portero/portero/sessions/sessionstest"
 )
 
 // tokenSpec describes a bearer token to forge. Zero fields take the values
@@ -283,7 +284,7 @@ func TestE2ERealTTL(t *testing.T) {
 		}
 		if a.rdb != nil {
 			// Nothing is left for a dump of Redis to show.
-			if keys := redisKeys(t, a.rdb, a.prefix+"sess:s:"); len(keys) != 0 {
+			if keys := sessionstest.Keys(t, a.rdb, a.prefix+"sess:s:"); len(keys) != 0 {
 				t.Errorf("expired sessions still in Redis: %v", keys)
 			}
 		}

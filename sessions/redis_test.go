@@ -19,22 +19,6 @@ func testRedis(tb testing.TB) (redis.UniversalClient, string) {
 	return sessionstest.RedisClient(tb, "sessions")
 }
 
-// prefixKeys lists every key under prefix.
-func prefixKeys(tb testing.TB, rdb redis.UniversalClient, prefix string) []string {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var keys []string
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		tb.Fatalf("scan %s*: %v", prefix, err)
-	}
-	return keys
-}
-
 func newRedisStore(t *testing.T, p sessionstest.Params) sessions.Store {
 	t.Helper()
 	rdb, prefix := testRedis(t)
@@ -148,7 +132,7 @@ func TestRedisHoldsNoToken(t *testing.T) {
 	if _, err := st.Create(ctx, tok, sessions.Session{UserID: "u1", Email: "a@example.test"}); err != nil {
 		t.Fatal(err)
 	}
-	keys := prefixKeys(t, rdb, prefix)
+	keys := sessionstest.Keys(t, rdb, prefix)
 	if len(keys) != 2 {
 		t.Fatalf("keys = %v, want the session and the user index", keys)
 	}

@@ -67,3 +67,16 @@ func PrefixKeys(ctx context.Context, rdb redis.UniversalClient, prefix string) (
 	}
 	return keys, iter.Err()
 }
+
+// Keys is PrefixKeys for a test: it fails the test when Redis cannot list
+// them.
+func Keys(tb testing.TB, rdb redis.UniversalClient, prefix string) []string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	keys, err := PrefixKeys(ctx, rdb, prefix)
+	if err != nil {
+		tb.Fatalf("scan %s*: %v", prefix, err)
+	}
+	return keys
+}
