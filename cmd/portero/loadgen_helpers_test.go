@@ -66,7 +66,8 @@ func TestLoadGenMedian(t *testing.T) {
 func TestLoadGenTable(t *testing.T) {
 	t.Parallel()
 	rows := []tableRow{
-		{name: "bare proxy", conns: 50, rps: 12345.6, p50: 1500 * time.Microsecond, p99: 4 * time.Millisecond, p999: 9 * time.Millisecond, rssMiB: 12.25, ratio: 1},
+		{name: "bare proxy", conns: 50, rps: 12345.6, p50: 1500 * time.Microsecond, p99: 4 * time.Millisecond, p999: 9 * time.Millisecond, rssMiB: 12.25, ratio: 1,
+			cpu: 61400 * time.Nanosecond, upstreamCPU: 38 * time.Microsecond},
 		{name: "raw argon2id", rps: 59, errors: -1},
 	}
 	text := formatText(rows)
@@ -79,12 +80,12 @@ func TestLoadGenTable(t *testing.T) {
 			t.Errorf("columns not aligned:\n%s", text)
 		}
 	}
-	for _, want := range []string{"12346", "1.50 ms", "9.00 ms", "12.2", "1.00×"} {
+	for _, want := range []string{"12346", "1.50 ms", "9.00 ms", "12.2", "  61", "  38", "1.00×"} {
 		if !strings.Contains(lines[1], want) {
 			t.Errorf("bare row lacks %q: %s", want, lines[1])
 		}
 	}
-	if strings.Count(lines[2], "—") != 7 {
+	if strings.Count(lines[2], "—") != 9 {
 		t.Errorf("unmeasured cells should be dashes: %s", lines[2])
 	}
 	md := formatMarkdown(rows)

@@ -29,6 +29,10 @@ type loadRun struct {
 	p99      time.Duration
 	p999     time.Duration
 	firstErr string // the first failure, to say what went wrong
+	// CPU time per answered request of the process under test and of the
+	// upstream behind it, where the caller measured them: unlike req/s,
+	// these barely move when other work shares the machine.
+	cpuPerReq, upstreamCPUPerReq time.Duration
 }
 
 // driveLoad keeps conns clients busy for d, each on its own keep-alive
@@ -148,6 +152,9 @@ func medianRun(runs []loadRun) loadRun {
 		p50:  dur(func(r loadRun) time.Duration { return r.p50 }),
 		p99:  dur(func(r loadRun) time.Duration { return r.p99 }),
 		p999: dur(func(r loadRun) time.Duration { return r.p999 }),
+
+		cpuPerReq:         dur(func(r loadRun) time.Duration { return r.cpuPerReq }),
+		upstreamCPUPerReq: dur(func(r loadRun) time.Duration { return r.upstreamCPUPerReq }),
 	}
 	for _, r := range runs {
 		m.requests += r.requests
@@ -172,9 +179,11 @@ type tableRow struct {
 	errors int
 	rssMiB float64
 	ratio  float64
+	// CPU µs per request of the row's process and of the upstream.
+	cpu, upstreamCPU time.Duration
 }
 
-var tableHeader = []string{"row", "conns", "req/s", "p50", "p99", "p99.9", "errors", "peak RSS MiB", "ratio"}
+var tableHeader = []string{"row", "conns", "req/s", "p50", "p99", "p99.9", "errors", "peak RSS MiB", "CPU µs/req", "upstream µs/req", "ratio"}
 
 func (r tableRow) cells() []string {
 	dash := "—"
@@ -197,8 +206,9 @@ func (r tableRow) cells() []string {
 	if r.errors >= 0 {
 		errs = fmt.Sprint(r.errors)
 	}
+	us := func(d time.Duration) string { return num(float64(d)/float64(time.Microsecond), "%.0f") }
 	return []string{r.name, conns, num(r.rps, "%.0f"), ms(r.p50), ms(r.p99), ms(r.p999), errs,
-		num(r.rssMiB, "%.1f"), num(r.ratio, "%.2f×")}
+		num(r.rssMiB, "%.1f"), us(r.cpu), us(r.upstreamCPU), num(r.ratio, "%.2f×")}
 }
 
 // formatText lays the rows out in aligned columns for a terminal.

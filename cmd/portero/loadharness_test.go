@@ -210,12 +210,24 @@ default_mode: legacy
 	}
 	progress("warmed up; %d rounds of %s per row at %d connections", s.rounds, s.run, s.conns)
 
+	// measure drives one run and charges the CPU time the process under
+	// test and the upstream spent to the requests answered.
+	measure := func(p *benchProc, conns int, req func(ctx context.Context, w int) *http.Request) loadRun {
+		cpu0, up0 := procCPU(t, p.pid()), procCPU(t, upstream.pid())
+		run := driveLoad(conns, s.run, http.StatusOK, req)
+		if run.requests > 0 {
+			run.cpuPerReq = (procCPU(t, p.pid()) - cpu0) / time.Duration(run.requests)
+			run.upstreamCPUPerReq = (procCPU(t, upstream.pid()) - up0) / time.Duration(run.requests)
+		}
+		return run
+	}
+
 	// Throughput: bare, row, bare, row, … so every row has a bare run right
 	// next to it, in every round.
 	for r := range s.rounds {
 		for _, tg := range targets {
-			bareT.runs = append(bareT.runs, driveLoad(s.conns, s.run, http.StatusOK, bareT.req))
-			tg.runs = append(tg.runs, driveLoad(s.conns, s.run, http.StatusOK, tg.req))
+			bareT.runs = append(bareT.runs, measure(bare, s.conns, bareT.req))
+			tg.runs = append(tg.runs, measure(tg.proc, s.conns, tg.req))
 		}
 		progress("round %d/%d done", r+1, s.rounds)
 	}
@@ -223,8 +235,8 @@ default_mode: legacy
 	// Latency at low concurrency: the p99 a request gains through Portero.
 	var lowBare, lowGateway []loadRun
 	for range s.rounds {
-		lowBare = append(lowBare, driveLoad(s.lowConns, s.run, http.StatusOK, bareT.req))
-		lowGateway = append(lowGateway, driveLoad(s.lowConns, s.run, http.StatusOK, gatewayCookie.req))
+		lowBare = append(lowBare, measure(bare, s.lowConns, bareT.req))
+		lowGateway = append(lowGateway, measure(gateway.proc, s.lowConns, gatewayCookie.req))
 	}
 	progress("latency pass at %d connections done", s.lowConns)
 
@@ -264,7 +276,7 @@ default_mode: legacy
 	bareMed := medianRun(bareT.runs)
 	row := func(name string, conns int, m loadRun, p *benchProc, base float64) tableRow {
 		r := tableRow{name: name, conns: conns, rps: m.rps, p50: m.p50, p99: m.p99, p999: m.p999,
-			errors: m.errors, rssMiB: procMemory(t, p.pid(), "VmHWM")}
+			errors: m.errors, rssMiB: procMemory(t, p.pid(), "VmHWM"), cpu: m.cpuPerReq, upstreamCPU: m.upstreamCPUPerReq}
 		if base > 0 {
 			r.ratio = m.rps / base
 		}
@@ -452,6 +464,27 @@ func procMemory(t *testing.T, pid int, field string) float64 {
 		}
 	}
 	return 0
+}
+
+// procCPU reads the user plus system CPU time a process has used so far.
+func procCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Logf("reading the CPU time of pid %d: %v", pid, err)
+		return 0
+	}
+	// The command name (field 2) may hold spaces; count from after it.
+	_, rest, ok := strings.Cut(string(data), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 13 {
+		return 0
+	}
+	// utime and stime are fields 14 and 15, in clock ticks; Linux reports
+	// them at USER_HZ, which is 100 on every architecture Go supports.
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // --- credentials ---------------------------------------------------------
