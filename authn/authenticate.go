@@ -61,8 +61,13 @@ func (c *Credentials) parseBearer(raw string) (SessionClaims, error) {
 	return claims, nil
 }
 
-// errForeignToken is a bearer token Portero did not sign (remembered).
-var errForeignToken = fmt.Errorf("%w: not signed by Portero", ErrInvalidToken)
+// errForeignToken is a bearer token Portero did not sign (remembered);
+// errForeignCredentials is how Principal reports it, made once since every
+// request of a dual route with a legacy token meets it.
+var (
+	errForeignToken       = fmt.Errorf("%w: not signed by Portero", ErrInvalidToken)
+	errForeignCredentials = fmt.Errorf("%w: %w", proxy.ErrInvalidCredentials, errForeignToken)
+)
 
 // Principal authenticates a request to Portero's own endpoints.
 func (c *Credentials) Principal(ctx context.Context, r *http.Request, slide bool) (Principal, error) {
@@ -82,7 +87,10 @@ func (c *Credentials) Principal(ctx context.Context, r *http.Request, slide bool
 		return Principal{}, proxy.ErrNoCredentials
 	}
 	claims, err := c.parseBearer(raw)
-	if err != nil {
+	switch {
+	case errors.Is(err, errForeignToken):
+		return Principal{}, errForeignCredentials
+	case err != nil:
 		return Principal{}, fmt.Errorf("%w: %w", proxy.ErrInvalidCredentials, err)
 	}
 	key, err := sessions.KeyOf(claims.SessionKey)
@@ -132,6 +140,9 @@ func bearer(r *http.Request) (string, bool) {
 func (c *Credentials) Session(ctx context.Context, r *http.Request, slide bool) (proxy.Identity, error) {
 	p, err := c.Principal(ctx, r, slide)
 	if err != nil {
+		if errors.Is(err, errForeignToken) {
+			return proxy.Identity{}, proxy.ErrNoCredentials
+		}
 		if _, isBearer := bearer(r); isBearer && errors.Is(err, proxy.ErrInvalidCredentials) && !c.IsOwnToken(r) {
 			return proxy.Identity{}, proxy.ErrNoCredentials
 		}

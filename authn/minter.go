@@ -2,8 +2,7 @@ package authn
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,14 +19,26 @@ type Minter struct {
 	now        func() time.Time
 
 	// Signing an assertion on every request of a busy user is wasted work:
-	// one is reused while at least half its lifetime is left.
+	// one is reused while at least half its lifetime is left, and while it
+	// states exactly the facts of the identity at hand.
 	mu     sync.Mutex
-	recent map[string]mintedAssertion
+	recent map[assertionKey]mintedAssertion
 }
 
+type assertionKey struct{ userID, audience string }
+
 type mintedAssertion struct {
-	token   string
-	reuseTo time.Time
+	token    string
+	reuseTo  time.Time
+	email    string
+	roles    []string
+	legacyID *int64
+}
+
+// states reports whether the assertion says exactly what id says.
+func (c mintedAssertion) states(id proxy.Identity) bool {
+	sameLegacy := (c.legacyID == nil) == (id.LegacyID == nil) && (c.legacyID == nil || *c.legacyID == *id.LegacyID)
+	return c.email == id.Email && slices.Equal(c.roles, id.Roles) && sameLegacy
 }
 
 // maxCachedAssertions bounds the reuse cache; it is simply emptied when full.
@@ -39,19 +50,19 @@ func NewMinter(a *Assertions, legacy *LegacyTokens, subject string, legacyTTL ti
 	if now == nil {
 		now = time.Now
 	}
-	return &Minter{assertions: a, legacy: legacy, subject: subject, legacyTTL: legacyTTL, now: now, recent: map[string]mintedAssertion{}}
+	return &Minter{assertions: a, legacy: legacy, subject: subject, legacyTTL: legacyTTL, now: now, recent: map[assertionKey]mintedAssertion{}}
 }
 
 var _ proxy.Minter = (*Minter)(nil)
 
 // Assertion mints X-Auth-Assertion.
 func (m *Minter) Assertion(id proxy.Identity, audience string) (string, error) {
-	// Every fact the assertion states is part of the key, so a role change
-	// is never served a stale assertion.
-	key := assertionKey(id, audience)
+	// Every fact the assertion states is compared, so a role change is
+	// never served a stale assertion.
+	key := assertionKey{userID: id.UserID, audience: audience}
 	now := m.now()
 	m.mu.Lock()
-	if c, ok := m.recent[key]; ok && now.Before(c.reuseTo) {
+	if c, ok := m.recent[key]; ok && now.Before(c.reuseTo) && c.states(id) {
 		m.mu.Unlock()
 		return c.token, nil
 	}
@@ -64,23 +75,18 @@ func (m *Minter) Assertion(id proxy.Identity, audience string) (string, error) {
 	if len(m.recent) >= maxCachedAssertions {
 		clear(m.recent)
 	}
-	m.recent[key] = mintedAssertion{token: tok, reuseTo: now.Add(m.assertions.TTL() / 2)}
+	m.recent[key] = mintedAssertion{token: tok, reuseTo: now.Add(m.assertions.TTL() / 2),
+		email: id.Email, roles: slices.Clone(id.Roles), legacyID: cloneInt(id.LegacyID)}
 	m.mu.Unlock()
 	return tok, nil
 }
 
-func assertionKey(id proxy.Identity, audience string) string {
-	var b strings.Builder
-	b.WriteString(audience)
-	for _, part := range []string{id.UserID, id.Email, strings.Join(id.Roles, ",")} {
-		b.WriteByte(0)
-		b.WriteString(part)
+func cloneInt(p *int64) *int64 {
+	if p == nil {
+		return nil
 	}
-	b.WriteByte(0)
-	if id.LegacyID != nil {
-		b.WriteString(strconv.FormatInt(*id.LegacyID, 10))
-	}
-	return b.String()
+	v := *p
+	return &v
 }
 
 // LegacyToken mints a short-lived legacy-format JWT for the identity. A

@@ -12,6 +12,7 @@ type requestInfo struct {
 	id          string
 	peer        netip.Addr
 	clientIP    netip.Addr
+	clientText  string // clientIP.String(), made once: the log, X-Real-Ip and Forwarded all need it
 	peerTrusted bool
 	route       string
 	mode        string
@@ -24,6 +25,25 @@ type requestInfo struct {
 	clientGone  bool
 	upstreamErr string // "timeout" or "unavailable", for metrics
 	denial      string // why a route's auth refused, for metrics
+}
+
+// clientIPText is the client's IP as text ("" when unknown).
+func (info *requestInfo) clientIPText() string {
+	if info.clientText == "" && info.clientIP.IsValid() {
+		info.clientText = info.clientIP.String()
+	}
+	return info.clientText
+}
+
+// peerText is the socket peer's IP as text ("" when unknown).
+func (info *requestInfo) peerText() string {
+	switch {
+	case info.peer == info.clientIP:
+		return info.clientIPText()
+	case info.peer.IsValid():
+		return info.peer.String()
+	}
+	return ""
 }
 
 type infoKey struct{}

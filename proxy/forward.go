@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
@@ -69,6 +70,11 @@ func NewForwarder(opts ForwarderOptions, strip *HeaderStripper, log *zap.Logger,
 		if strings.ContainsAny(opts.HostMode, "/ ?#@") {
 			return nil, fmt.Errorf("%w: %q", ErrInvalidHostSetting, opts.HostMode)
 		}
+	}
+	// headerSetter writes names as given: the canonical form is the one
+	// Header.Get and every reader of the map expect.
+	for _, name := range []*string{&opts.Headers.UserID, &opts.Headers.Email, &opts.Headers.Roles, &opts.Headers.LegacyID, &opts.Headers.Assertion} {
+		*name = textproto.CanonicalMIMEHeaderKey(*name)
 	}
 	f := &Forwarder{opts: opts, upstream: u, hostMode: opts.HostMode, strip: strip, log: log, onError: onError}
 	f.rp = &httputil.ReverseProxy{
@@ -136,15 +142,32 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 		f.strip.Strip(out.Trailer, false)
 		relay.out = out.Trailer
 	}
-	setForwarded(out, in, info)
+	h := headerSetter{h: out.Header, vals: make([]string, 0, 12)}
+	setForwarded(&h, in, info)
 	f.dropOwnCredentials(out.Header, info)
 	if info != nil {
-		out.Header.Set("X-Request-Id", info.id)
-		if info.clientIP.IsValid() {
-			out.Header.Set("X-Real-Ip", info.clientIP.String())
+		h.set("X-Request-Id", info.id)
+		if ip := info.clientIPText(); ip != "" {
+			h.set("X-Real-Ip", ip)
 		}
-		f.setIdentity(out.Header, info)
+		f.setIdentity(&h, info)
 	}
+}
+
+// headerSetter sets single-valued headers from one backing array: a Set
+// per header was a third of the allocations of a proxied request. Names
+// must be in canonical form.
+type headerSetter struct {
+	h    http.Header
+	vals []string
+}
+
+func (s *headerSetter) set(name, value string) {
+	s.vals = append(s.vals, value)
+	n := len(s.vals)
+	// The capacity is cut to one so that an Add elsewhere copies rather
+	// than writes into the next header's value.
+	s.h[name] = s.vals[n-1 : n : n]
 }
 
 // dropOwnCredentials keeps Portero's session cookie and bearer token from
@@ -189,15 +212,15 @@ func (f *Forwarder) dropOwnCredentials(h http.Header, info *requestInfo) {
 	}
 }
 
-func (f *Forwarder) setIdentity(h http.Header, info *requestInfo) {
+func (f *Forwarder) setIdentity(h *headerSetter, info *requestInfo) {
 	if r := info.routeRef; r != nil && r.LegacyToken && info.identity != nil {
 		// On a legacy_token route Authorization is Portero's to set: a user
 		// without a legacy id gets none, never whatever the client sent
 		// (another user's legacy JWT would speak for that user upstream).
-		h.Del("Authorization")
+		h.h.Del("Authorization")
 	}
 	if info.legacyToken != "" {
-		h.Set("Authorization", "Bearer "+info.legacyToken)
+		h.set("Authorization", "Bearer "+info.legacyToken)
 	}
 	id := info.identity
 	if id == nil {
@@ -206,7 +229,7 @@ func (f *Forwarder) setIdentity(h http.Header, info *requestInfo) {
 	names := f.opts.Headers
 	set := func(name, value string) {
 		if name != "" {
-			h.Set(name, value)
+			h.set(name, value)
 		}
 	}
 	set(names.UserID, id.UserID)
@@ -234,15 +257,20 @@ func removeCookie(line, name string) string {
 	if !strings.Contains(line, name) {
 		return line
 	}
-	parts := strings.Split(line, ";")
-	kept := parts[:0]
-	for _, p := range parts {
-		n, _, _ := strings.Cut(strings.TrimSpace(p), "=")
-		if n != name {
-			kept = append(kept, strings.TrimSpace(p))
+	var kept strings.Builder // allocates only when some other cookie stays
+	for rest := line; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, ";")
+		part = strings.TrimSpace(part)
+		if n, _, _ := strings.Cut(part, "="); n == name || part == "" {
+			continue
 		}
+		if kept.Len() > 0 {
+			kept.WriteString("; ")
+		}
+		kept.WriteString(part)
 	}
-	return strings.Join(kept, "; ")
+	return kept.String()
 }
 
 // setTargetPath sends the request target as the client wrote it. Go would
@@ -278,15 +306,15 @@ func setTargetPath(out *url.URL, upstream *url.URL, in *http.Request) {
 	out.Path, out.RawPath = "", ""
 }
 
-func setForwarded(out, in *http.Request, info *requestInfo) {
+func setForwarded(out *headerSetter, in *http.Request, info *requestInfo) {
 	proto := "http"
 	if in.TLS != nil {
 		proto = "https"
 	}
 	peerTrusted := info != nil && info.peerTrusted
 	peer := ""
-	if info != nil && info.peer.IsValid() {
-		peer = info.peer.String()
+	if info != nil {
+		peer = info.peerText()
 	}
 
 	xff, fwd := "", ""
@@ -308,26 +336,24 @@ func setForwarded(out, in *http.Request, info *requestInfo) {
 		xff += peer
 	}
 	if xff != "" {
-		out.Header.Set("X-Forwarded-For", xff)
+		out.set("X-Forwarded-For", xff)
 	}
-	out.Header.Set("X-Forwarded-Proto", xfProto)
+	out.set("X-Forwarded-Proto", xfProto)
 	if xfHost != "" {
-		out.Header.Set("X-Forwarded-Host", xfHost)
+		out.set("X-Forwarded-Host", xfHost)
 	}
-
-	elem := forwardedElement(peer, in.Host, proto)
-	if fwd != "" {
-		fwd += ", " + elem
-	} else {
-		fwd = elem
-	}
-	out.Header.Set("Forwarded", fwd)
+	out.set("Forwarded", forwardedElement(fwd, peer, in.Host, proto))
 }
 
-// forwardedElement renders one RFC 7239 element; IPv6 nodes and hosts with
-// unusual bytes are quoted.
-func forwardedElement(peer, host, proto string) string {
+// forwardedElement renders one RFC 7239 element after the ones a trusted
+// proxy sent (prior); IPv6 nodes and hosts with unusual bytes are quoted.
+func forwardedElement(prior, peer, host, proto string) string {
 	var b strings.Builder
+	b.Grow(len(prior) + len(peer) + len(host) + 32)
+	if prior != "" {
+		b.WriteString(prior)
+		b.WriteString(", ")
+	}
 	if peer != "" {
 		b.WriteString("for=")
 		if strings.Contains(peer, ":") {
@@ -346,7 +372,8 @@ func forwardedElement(peer, host, proto string) string {
 		}
 		b.WriteByte(';')
 	}
-	b.WriteString("proto=" + proto)
+	b.WriteString("proto=")
+	b.WriteString(proto)
 	return b.String()
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -27,6 +28,8 @@ type Front struct {
 	ips         *IPResolver
 	log         *zap.Logger
 	metrics     *Metrics
+
+	accessFields sync.Pool // *[]zap.Field, one access-log line's
 }
 
 // FrontOptions wires the front door.
@@ -116,10 +119,14 @@ func (f *Front) logAccess(r *http.Request, sw *statusWriter, info *requestInfo, 
 	} else if status == 0 {
 		status = http.StatusOK
 	}
-	// Room for the optional fields too: growing the slice was a second
-	// allocation of the access log's, on every request.
-	fields := make([]zap.Field, 0, 11)
-	fields = append(fields,
+	// The fields are copied out by the time Info returns (encoded, or
+	// copied by a test's observer), so one slice per request is enough,
+	// taken from a pool: it was the access log's largest allocation.
+	held, _ := f.accessFields.Get().(*[]zap.Field)
+	if held == nil {
+		held = new([]zap.Field)
+	}
+	fields := append((*held)[:0],
 		zap.String("request_id", info.id),
 		zap.String("method", r.Method),
 		zap.String("path", truncate(r.URL.EscapedPath(), 1024)),
@@ -128,7 +135,7 @@ func (f *Front) logAccess(r *http.Request, sw *statusWriter, info *requestInfo, 
 		zap.Int("status", status),
 		zap.Int64("bytes", sw.bytes),
 		zap.Duration("duration", time.Since(start)),
-		zap.String("client_ip", info.clientIP.String()),
+		zap.String("client_ip", info.clientIPText()),
 	)
 	if info.upstreamDur > 0 {
 		fields = append(fields, zap.Duration("upstream_duration", info.upstreamDur))
@@ -137,6 +144,9 @@ func (f *Front) logAccess(r *http.Request, sw *statusWriter, info *requestInfo, 
 		fields = append(fields, zap.String("user_id", info.userID))
 	}
 	f.log.Info("request", fields...)
+	clear(fields) // drop the references the strings hold until reuse
+	*held = fields[:0]
+	f.accessFields.Put(held)
 	f.metrics.observe(info, status, time.Since(start))
 }
 
@@ -162,8 +172,10 @@ func requestID(in string) string {
 		}
 	}
 	var b [16]byte
+	var text [32]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	hex.Encode(text[:], b[:])
+	return string(text[:])
 }
 
 // statusWriter records the status and size of the answer; it passes Flush

@@ -445,7 +445,10 @@ func (rt *Router) record(r *http.Request, route *Route, id *Identity, action str
 	maps.Copy(details, extra)
 	ev := audit.Event{
 		Action: action, Resource: "route", ResourceID: route.Name,
-		IP: ClientAddr(r.Context()).String(), UserAgent: r.UserAgent(), Details: details,
+		UserAgent: r.UserAgent(), Details: details,
+	}
+	if info := infoFrom(r.Context()); info != nil {
+		ev.IP = info.clientIPText()
 	}
 	if id != nil {
 		ev.UserID = id.UserID
