@@ -41,6 +41,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return 1
 	}
 	defer func() { _ = log.Sync() }()
+	if gc := startGCTuner(defaultHeapFloor, getenv); gc != nil {
+		defer gc.stop()
+		log.Debug("garbage collector tuned", zap.Uint64("heap_floor_bytes", gc.floor), zap.Int64("gogc", gc.percent.Load()))
+	}
 
 	if err := serve(ctx, cfg, configPath(args, getenv), getenv, stderr, log, nil); err != nil {
 		log.Error("portero stopped", zap.Error(err))

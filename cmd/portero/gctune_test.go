@@ -1,0 +1,70 @@
+package main
+
+import (
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+func TestGCPercentFor(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		live, floor uint64
+		want        int64
+	}{
+		{live: 4 * mib, floor: 16 * mib, want: 400},  // small heap: 16 MiB of headroom
+		{live: 16 * mib, floor: 16 * mib, want: 100}, // from here on, Go's default
+		{live: 200 * mib, floor: 16 * mib, want: 100},
+		{live: 1 * mib, floor: 16 * mib, want: 1000}, // capped
+		{live: 0, floor: 16 * mib, want: 1000},
+	} {
+		if got := gcPercentFor(tc.live, tc.floor); got != tc.want {
+			t.Errorf("gcPercentFor(%d MiB, %d MiB) = %d, want %d", tc.live/mib, tc.floor/mib, got, tc.want)
+		}
+	}
+}
+
+// TestGCTunerHonoursOperator: GOGC or GOMEMLIMIT set by the operator wins;
+// without them the tuner raises GOGC for a small heap, keeps it current
+// across collections, and stop restores the default. Not parallel: GOGC is
+// the process's.
+func TestGCTunerHonoursOperator(t *testing.T) {
+	for _, env := range []string{"GOGC", "GOMEMLIMIT"} {
+		getenv := func(k string) string {
+			if k == env {
+				return "200"
+			}
+			return ""
+		}
+		if startGCTuner(defaultHeapFloor, getenv) != nil {
+			t.Errorf("tuner started although %s is set", env)
+		}
+	}
+
+	gc := startGCTuner(1<<30, func(string) string { return "" }) // a floor far above this heap
+	if gc == nil {
+		t.Fatal("tuner not started")
+	}
+	t.Cleanup(gc.stop)
+	if got := debug.SetGCPercent(1000); got != 1000 {
+		t.Errorf("GOGC in force = %d, want 1000 for a heap far below the floor", got)
+	}
+	// An operator-like change behind the tuner's back is put right at the
+	// next collection: the finalizer re-armed itself.
+	gc.percent.Store(100)
+	debug.SetGCPercent(100)
+	deadline := time.Now().Add(5 * time.Second)
+	for gc.percent.Load() != 1000 && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := gc.percent.Load(); got != 1000 {
+		t.Errorf("after collections the tuner holds GOGC %d, want 1000", got)
+	}
+	gc.stop()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("after stop GOGC = %d, want 100", got)
+	}
+}
