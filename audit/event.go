@@ -57,6 +57,11 @@ type Event struct {
 	// details caches Details marshalled to JSON: the Writer marshals once,
 	// when it takes the event, and the spool and the stores reuse the bytes.
 	details []byte
+	// prepared marks an event prepare has already checked and completed,
+	// with its ids parsed, so a store handed the Writer's batch does not
+	// repeat the work for every row.
+	prepared    bool
+	uid, userID uuid.UUID
 }
 
 // Limits on what one event may hold. Strings beyond them are cut (at a
@@ -79,24 +84,29 @@ const (
 // microsecond precision, details marshalled. now stamps a zero CreatedAt.
 // A nil now leaves a zero CreatedAt an error: stores are handed complete events.
 func prepare(ev Event, now func() time.Time) (Event, error) {
+	if ev.prepared {
+		return ev, nil
+	}
 	if ev.ID == "" {
 		id, err := uuid.NewV7()
 		if err != nil {
 			return Event{}, fmt.Errorf("audit: new event id: %w", err)
 		}
-		ev.ID = id.String()
+		ev.uid = id
 	} else {
 		id, err := uuid.Parse(ev.ID)
 		if err != nil {
 			return Event{}, fmt.Errorf("%w: id %q is not a UUID", ErrInvalidEvent, clip(ev.ID, 64))
 		}
-		ev.ID = id.String()
+		ev.uid = id
 	}
+	ev.ID = ev.uid.String()
 	if ev.UserID != "" {
 		id, err := uuid.Parse(ev.UserID)
 		if err != nil {
 			return Event{}, fmt.Errorf("%w: user id %q is not a UUID", ErrInvalidEvent, clip(ev.UserID, 64))
 		}
+		ev.userID = id
 		ev.UserID = id.String()
 	}
 	if ev.Action == "" {
@@ -118,15 +128,20 @@ func prepare(ev Event, now func() time.Time) (Event, error) {
 	}
 	ev.CreatedAt = ev.CreatedAt.UTC().Truncate(time.Microsecond)
 	if ev.details == nil && ev.Details != nil {
-		b, err := json.Marshal(ev.Details)
-		if err != nil {
-			return Event{}, fmt.Errorf("%w: details: %w", ErrInvalidEvent, err)
+		b, ok := appendFlatJSON(make([]byte, 0, 256), ev.Details)
+		if !ok {
+			var err error
+			if b, err = json.Marshal(ev.Details); err != nil {
+				return Event{}, fmt.Errorf("%w: details: %w", ErrInvalidEvent, err)
+			}
+			b = sanitizeJSON(b)
 		}
-		ev.details = sanitizeJSON(b)
+		ev.details = b
 	}
 	if len(ev.details) > maxDetailsLen {
 		return Event{}, fmt.Errorf("%w: details larger than %d bytes", ErrInvalidEvent, maxDetailsLen)
 	}
+	ev.prepared = true
 	return ev, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -46,9 +47,12 @@ func (s *pgStore) Insert(ctx context.Context, events []Event) error {
 		return err
 	}
 	n := len(events)
+	// The ids go as binary uuid[] from the parsed form prepare kept: as
+	// text they made pgx fall back to text arrays and PostgreSQL parse every
+	// uuid again.
 	var (
-		ids       = make([]string, n)
-		users     = make([]*string, n)
+		ids       = make([]pgtype.UUID, n)
+		users     = make([]pgtype.UUID, n)
 		actions   = make([]string, n)
 		resources = make([]*string, n)
 		resIDs    = make([]*string, n)
@@ -59,8 +63,8 @@ func (s *pgStore) Insert(ctx context.Context, events []Event) error {
 	)
 	for i := range events {
 		ev := &events[i]
-		ids[i] = ev.ID
-		users[i] = strPtr(ev.UserID)
+		ids[i] = pgtype.UUID{Bytes: ev.uid, Valid: true}
+		users[i] = pgtype.UUID{Bytes: ev.userID, Valid: ev.UserID != ""}
 		actions[i] = ev.Action
 		resources[i] = strPtr(ev.Resource)
 		resIDs[i] = strPtr(ev.ResourceID)
