@@ -207,7 +207,7 @@ func newStack(tb testing.TB, o stackOptions) *stack {
 	strip := proxy.NewHeaderStripper(names.UserID, names.Email, names.Roles, names.LegacyID, names.Assertion)
 	fwd, err := proxy.NewForwarder(proxy.ForwarderOptions{
 		Upstream: u, HostMode: "preserve", DialTimeout: time.Second, ResponseTimeout: 10 * time.Second,
-		IdleConnTimeout: time.Minute, Headers: names, CookieNames: []string{e2eCookie}, OwnToken: st.tokens.Signed,
+		IdleConnTimeout: time.Minute, Headers: names, CookieNames: []string{e2eCookie}, OwnToken: creds.OwnToken,
 	}, strip, o.log, proxy.ErrorResponder(o.log))
 	if err != nil {
 		tb.Fatal(err)

@@ -86,3 +86,27 @@ func BenchmarkAssertion(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkOwnToken is what a legacy or shadow route asks of every request
+// carrying a bearer token: is it Portero's (to count it, and to keep it from
+// the upstream)? The answer is remembered, so this is a cache lookup, not a
+// signature check.
+func BenchmarkOwnToken(b *testing.B) {
+	st := newStack(b, stackOptions{backend: embedded})
+	u := st.login(b, st.addUser(b, "bench@example.com", 2, 7, false))
+	creds := authn.NewCredentials(st.svc, e2eCookie, st.legacy)
+	legacy := legacyJWT(b, jwt.SigningMethodHS256, []byte(e2eLegacySecret), validLegacyClaims(7))
+	for _, tc := range []struct {
+		name, token string
+		own         bool
+	}{{"portero", u.login.Bearer, true}, {"foreign", legacy, false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if creds.OwnToken(tc.token) != tc.own {
+					b.Fatalf("OwnToken(%s) != %v", tc.name, tc.own)
+				}
+			}
+		})
+	}
+}

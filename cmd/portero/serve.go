@@ -97,7 +97,7 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 			Assertion: header("assertion", h.Assertion),
 		},
 		CookieNames: []string{cfg.Sessions.CookieName, authn.SignInCookieSecure, authn.SignInCookiePlain},
-		OwnToken:    a.tokens.Signed,
+		OwnToken:    a.creds.OwnToken,
 	}, strip, log, proxy.ErrorResponder(log))
 	if err != nil {
 		return err
@@ -118,7 +118,7 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 	progress := proxy.NewProgress(time.Now())
 	router := proxy.NewRouter(table, a.creds, a.minter, auditor, fwd, proxy.RouterOptions{
 		LoginURL: cfg.LoginURL, AssertionAudience: audience,
-		Metrics: metrics, Progress: progress, SessionCookie: cfg.Sessions.CookieName, OwnToken: a.tokens.Signed,
+		Metrics: metrics, Progress: progress, SessionCookie: cfg.Sessions.CookieName, OwnToken: a.creds.OwnToken,
 	}, log)
 	if err := a.startToggles(ctx, table, router, log); err != nil {
 		return err
