@@ -85,7 +85,7 @@ func TestLoadGenTable(t *testing.T) {
 			t.Errorf("bare row lacks %q: %s", want, lines[1])
 		}
 	}
-	if strings.Count(lines[2], "—") != 9 {
+	if strings.Count(lines[2], "—") != 10 {
 		t.Errorf("unmeasured cells should be dashes: %s", lines[2])
 	}
 	md := formatMarkdown(rows)

@@ -181,9 +181,11 @@ type tableRow struct {
 	ratio  float64
 	// CPU µs per request of the row's process and of the upstream.
 	cpu, upstreamCPU time.Duration
+	// bareRPS is what the ratio is to: the bare proxy given the same requests.
+	bareRPS float64
 }
 
-var tableHeader = []string{"row", "conns", "req/s", "p50", "p99", "p99.9", "errors", "peak RSS MiB", "CPU µs/req", "upstream µs/req", "ratio"}
+var tableHeader = []string{"row", "conns", "req/s", "p50", "p99", "p99.9", "errors", "peak RSS MiB", "CPU µs/req", "upstream µs/req", "bare req/s", "ratio"}
 
 func (r tableRow) cells() []string {
 	dash := "—"
@@ -208,7 +210,7 @@ func (r tableRow) cells() []string {
 	}
 	us := func(d time.Duration) string { return num(float64(d)/float64(time.Microsecond), "%.0f") }
 	return []string{r.name, conns, num(r.rps, "%.0f"), ms(r.p50), ms(r.p99), ms(r.p999), errs,
-		num(r.rssMiB, "%.1f"), us(r.cpu), us(r.upstreamCPU), num(r.ratio, "%.2f×")}
+		num(r.rssMiB, "%.1f"), us(r.cpu), us(r.upstreamCPU), num(r.bareRPS, "%.0f"), num(r.ratio, "%.2f×")}
 }
 
 // formatText lays the rows out in aligned columns for a terminal.

@@ -186,21 +186,29 @@ default_mode: legacy
 			return req
 		}
 	}
+	// Every row has a bare twin: the same request (the same cookie or
+	// token) sent through the bare proxy, which forwards it as it is. The
+	// row's ratio is to its twin, so both sides carry the same bytes from
+	// the client.
 	type target struct {
-		name string
-		proc *benchProc
-		req  func(ctx context.Context, w int) *http.Request
-		runs []loadRun
+		name           string
+		proc           *benchProc
+		req, bareReq   func(ctx context.Context, w int) *http.Request
+		runs, bareRuns []loadRun
+		anonymous      bool // carries no credentials
 	}
-	bareT := &target{name: "bare httputil.ReverseProxy", proc: bare, req: get(bareURL)}
-	gatewayCookie := &target{name: "Portero gateway, Redis session (cookie)", proc: gateway.proc, req: get(gateway.public, "Cookie", cookie)}
+	newTarget := func(name string, proc *benchProc, base string, header ...string) *target {
+		return &target{name: name, proc: proc, req: get(base, header...), bareReq: get(bareURL, header...), anonymous: len(header) == 0}
+	}
+	bareT := newTarget("bare httputil.ReverseProxy", bare, bareURL)
+	gatewayCookie := newTarget("Portero gateway, Redis session (cookie)", gateway.proc, gateway.public, "Cookie", cookie)
 	targets := []*target{
-		{name: "upstream direct (demo-upstream)", proc: upstream, req: get(upstreamURL)},
-		{name: "Portero legacy", proc: legacy.proc, req: get(legacy.public)},
+		newTarget("upstream direct (demo-upstream)", upstream, upstreamURL),
+		newTarget("Portero legacy", legacy.proc, legacy.public),
 		gatewayCookie,
-		{name: "Portero gateway, Redis session (bearer)", proc: gateway.proc, req: get(gateway.public, "Authorization", bearer)},
-		{name: "Portero dual, legacy JWT", proc: dual.proc, req: get(dual.public, "Authorization", "Bearer "+legacyJWT)},
-		{name: "Portero gateway + access audit (cookie)", proc: audited.proc, req: get(audited.public, "Cookie", cookie)},
+		newTarget("Portero gateway, Redis session (bearer)", gateway.proc, gateway.public, "Authorization", bearer),
+		newTarget("Portero dual, legacy JWT", dual.proc, dual.public, "Authorization", "Bearer "+legacyJWT),
+		newTarget("Portero gateway + access audit (cookie)", audited.proc, audited.public, "Cookie", cookie),
 	}
 	for _, tg := range append([]*target{bareT}, targets...) {
 		if r := driveLoad(1, 100*time.Millisecond, http.StatusOK, tg.req); r.requests == 0 {
@@ -222,11 +230,16 @@ default_mode: legacy
 		return run
 	}
 
-	// Throughput: bare, row, bare, row, … so every row has a bare run right
-	// next to it, in every round.
+	// Throughput: twin, row, twin, row, … so every row has its bare run
+	// right next to it, in every round. The bare row itself is the twins
+	// that carried no credentials.
 	for r := range s.rounds {
 		for _, tg := range targets {
-			bareT.runs = append(bareT.runs, measure(bare, s.conns, bareT.req))
+			twin := measure(bare, s.conns, tg.bareReq)
+			tg.bareRuns = append(tg.bareRuns, twin)
+			if tg.anonymous {
+				bareT.runs = append(bareT.runs, twin)
+			}
 			tg.runs = append(tg.runs, measure(tg.proc, s.conns, tg.req))
 		}
 		progress("round %d/%d done", r+1, s.rounds)
@@ -235,7 +248,7 @@ default_mode: legacy
 	// Latency at low concurrency: the p99 a request gains through Portero.
 	var lowBare, lowGateway []loadRun
 	for range s.rounds {
-		lowBare = append(lowBare, measure(bare, s.lowConns, bareT.req))
+		lowBare = append(lowBare, measure(bare, s.lowConns, gatewayCookie.bareReq))
 		lowGateway = append(lowGateway, measure(gateway.proc, s.lowConns, gatewayCookie.req))
 	}
 	progress("latency pass at %d connections done", s.lowConns)
@@ -276,7 +289,8 @@ default_mode: legacy
 	bareMed := medianRun(bareT.runs)
 	row := func(name string, conns int, m loadRun, p *benchProc, base float64) tableRow {
 		r := tableRow{name: name, conns: conns, rps: m.rps, p50: m.p50, p99: m.p99, p999: m.p999,
-			errors: m.errors, rssMiB: procMemory(t, p.pid(), "VmHWM"), cpu: m.cpuPerReq, upstreamCPU: m.upstreamCPUPerReq}
+			errors: m.errors, rssMiB: procMemory(t, p.pid(), "VmHWM"), cpu: m.cpuPerReq, upstreamCPU: m.upstreamCPUPerReq,
+			bareRPS: base}
 		if base > 0 {
 			r.ratio = m.rps / base
 		}
@@ -284,7 +298,7 @@ default_mode: legacy
 	}
 	rows := []tableRow{row(bareT.name, s.conns, bareMed, bare, bareMed.rps)}
 	for _, tg := range targets {
-		rows = append(rows, row(tg.name, s.conns, medianRun(tg.runs), tg.proc, bareMed.rps))
+		rows = append(rows, row(tg.name, s.conns, medianRun(tg.runs), tg.proc, medianRun(tg.bareRuns).rps))
 	}
 	lowBareMed, lowGatewayMed := medianRun(lowBare), medianRun(lowGateway)
 	rows = append(rows,
@@ -302,9 +316,9 @@ default_mode: legacy
 	var report strings.Builder
 	fmt.Fprintf(&report, "date %s, commit %s, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), gitCommit(), runtime.Version())
 	fmt.Fprintf(&report, "machine: %d cores (%s), load average before %s, after %s\n", runtime.NumCPU(), cpuModel(), loadBefore, loadAverage())
-	fmt.Fprintf(&report, "method: %d interleaved rounds of %s per row (bare proxy run next to each row in every round), medians across rounds; GET %s\n",
+	fmt.Fprintf(&report, "method: %d interleaved rounds of %s per row (its bare twin, the same request through the bare proxy, run next to it in every round), medians across rounds; GET %s\n",
 		s.rounds, s.run, benchPath)
-	fmt.Fprintf(&report, "ratios: Portero rows to the bare proxy at the same connection count; logins to the raw hash rate\n")
+	fmt.Fprintf(&report, "ratios: each row to its bare twin (same connections, same cookie or token; \"bare req/s\"); logins to the raw hash rate\n")
 	fmt.Fprintf(&report, "p99 added at %d connections (gateway, cookie): %.2f ms\n", s.lowConns,
 		float64(lowGatewayMed.p99-lowBareMed.p99)/float64(time.Millisecond))
 	if manyRSS > 0 {
