@@ -22,14 +22,13 @@ type pgStore struct {
 
 var _ Store = (*pgStore)(nil)
 
-// pgInsertSQL inserts a whole batch in one statement and one round trip:
-// the columns travel as nine arrays and unnest turns them back into rows.
-// WITH ORDINALITY … ORDER BY keeps slice order, so identity ids follow it.
-// Measured against pgx CopyFrom into a temporary table followed by
-// INSERT … SELECT … ON CONFLICT (see BenchmarkPostgresInsert): for the batch
-// sizes the Writer uses, one statement beats the five round trips (begin,
-// create temp, copy, insert, commit) that the COPY path needs, and the
-// statement is prepared once per connection by pgx's statement cache.
+// pgInsertSQL inserts a batch that may hold events already stored, in one
+// statement and one round trip: the columns travel as nine arrays and unnest
+// turns them back into rows. WITH ORDINALITY … ORDER BY keeps slice order,
+// so identity ids follow it. Measured against pgx CopyFrom into a temporary
+// table followed by INSERT … SELECT … ON CONFLICT (see
+// BenchmarkPostgresInsert): one statement beats the five round trips
+// (begin, create temp, copy, insert, commit) that path needs.
 const pgInsertSQL = `INSERT INTO audit_logs
     (event_id, user_id, action, resource, resource_id, ip_address, user_agent, details, created_at)
 SELECT e, u, a, r, ri, ip, ua, d, c
@@ -46,6 +45,44 @@ func (s *pgStore) Insert(ctx context.Context, events []Event) error {
 	if err != nil {
 		return err
 	}
+	// COPY first: PostgreSQL ingests it for less CPU than any INSERT
+	// (BenchmarkPostgresInsert: ~75,000 against ~64,000 events/s), and on
+	// the machine that runs both, PostgreSQL's work per audited request is
+	// what an audited route pays most. COPY is one statement, so a batch
+	// lands whole or not at all, in slice order. It cannot skip a row
+	// already stored; a batch re-delivered after an answer lost in transit
+	// meets the event_id constraint and goes again through the statement
+	// that can.
+	err = s.copyIn(ctx, events)
+	if isDuplicateEvent(err) {
+		err = s.insertSkippingStored(ctx, events)
+	}
+	if err != nil {
+		return pgInsertError(err)
+	}
+	return nil
+}
+
+var auditColumns = []string{"event_id", "user_id", "action", "resource", "resource_id", "ip_address", "user_agent", "details", "created_at"}
+
+func (s *pgStore) copyIn(ctx context.Context, events []Event) error {
+	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"audit_logs"}, auditColumns, pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
+		ev := &events[i]
+		return []any{pgtype.UUID{Bytes: ev.uid, Valid: true}, pgtype.UUID{Bytes: ev.userID, Valid: ev.UserID != ""},
+			ev.Action, strPtr(ev.Resource), strPtr(ev.ResourceID), strPtr(ev.IP), strPtr(ev.UserAgent), ev.details, ev.CreatedAt}, nil
+	}))
+	return err
+}
+
+// isDuplicateEvent reports a unique violation of event_id: some event of
+// the batch is stored already.
+func isDuplicateEvent(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == "23505" && pg.ConstraintName == "audit_logs_event_id_key"
+}
+
+// insertSkippingStored writes the events not stored yet, in slice order.
+func (s *pgStore) insertSkippingStored(ctx context.Context, events []Event) error {
 	n := len(events)
 	// The ids go as binary uuid[] from the parsed form prepare kept: as
 	// text they made pgx fall back to text arrays and PostgreSQL parse every
@@ -73,11 +110,8 @@ func (s *pgStore) Insert(ctx context.Context, events []Event) error {
 		details[i] = ev.details
 		times[i] = ev.CreatedAt
 	}
-	_, err = s.pool.Exec(ctx, pgInsertSQL, ids, users, actions, resources, resIDs, ips, uas, details, times)
-	if err != nil {
-		return pgInsertError(err)
-	}
-	return nil
+	_, err := s.pool.Exec(ctx, pgInsertSQL, ids, users, actions, resources, resIDs, ips, uas, details, times)
+	return err
 }
 
 // pgInsertError marks errors about the data itself as ErrRejected: data
