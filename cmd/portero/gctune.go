@@ -26,11 +26,13 @@ type gcTuner struct {
 	sample  []metrics.Sample
 }
 
-// startGCTuner tunes the collector unless the operator chose GOGC or
-// GOMEMLIMIT: their setting is then the one in force. It returns nil when
-// it does not tune; stop restores GOGC=100.
+// startGCTuner tunes the collector unless the operator chose GOGC: theirs
+// is then the one in force. A GOMEMLIMIT works with the tuner (the runtime
+// collects harder as the heap nears it, whatever GOGC says), so the floor
+// never pushes the heap past a container's limit. It returns nil when it
+// does not tune; stop restores GOGC=100.
 func startGCTuner(floor uint64, getenv func(string) string) *gcTuner {
-	if floor == 0 || getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
+	if floor == 0 || getenv("GOGC") != "" {
 		return nil
 	}
 	t := &gcTuner{floor: floor, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
