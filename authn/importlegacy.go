@@ -55,6 +55,10 @@ type LegacySource interface {
 type ImportOptions struct {
 	DryRun      bool   // decide everything, write nothing
 	DefaultRole string // role of rows without one (default "user")
+	// Reactivate lets an active legacy row reactivate a user who is
+	// inactive in Portero. Without it, deactivation only flows one way: an
+	// account an admin switched off in Portero stays off.
+	Reactivate bool
 }
 
 // ImportOutcome is what happened to one row.
@@ -137,7 +141,11 @@ func (s *Service) ImportLegacy(ctx context.Context, src LegacySource, opts Impor
 			run.report.Updated++
 		case ImportSkipped:
 			run.report.Skipped++
-			return nil
+			if row.Reason == "" {
+				return nil // unchanged: nothing to say
+			}
+			// Skipped with a reason: the legacy row differs and Portero kept
+			// its own value, which the operator should know about.
 		case ImportRejected:
 			run.report.Rejected++
 		}
@@ -309,17 +317,25 @@ func (run *importRun) update(ctx context.Context, lu LegacyUser, role Role, u Us
 	if role.ID != u.RoleID {
 		upd.RoleID, fields = &role.ID, append(fields, "role_id")
 	}
-	if lu.Active != u.IsActive {
+	var notes []string
+	switch {
+	case lu.Active == u.IsActive:
+	case lu.Active && !run.opts.Reactivate:
+		// The legacy table saying "active" is no reason to undo an admin's
+		// deactivation (a leaked password, someone who left).
+		notes = append(notes, "kept inactive: deactivated in Portero (import with --reactivate, or portero users update --active=true)")
+	default:
 		upd.IsActive, fields = &lu.Active, append(fields, "is_active")
 	}
-	newHash, note := "", ""
+	newHash := ""
 	if lu.HashedPassword != u.HashedPassword {
 		if strings.HasPrefix(u.HashedPassword, "$argon2id$") {
-			note = "password kept: set or upgraded in Portero since the last import"
+			notes = append(notes, "password kept: set or upgraded in Portero since the last import")
 		} else {
 			newHash, fields = lu.HashedPassword, append(fields, "hashed_password")
 		}
 	}
+	note := strings.Join(notes, "; ")
 	if len(fields) == 0 {
 		return ImportRow{Row: lu.Row, LegacyID: lu.ID, Email: lu.Email, Outcome: ImportSkipped, Reason: note, UserID: u.ID}, nil
 	}

@@ -279,3 +279,74 @@ func TestImportLegacyQueryShape(t *testing.T) {
 		t.Errorf("unreachable source: %v (must not show the password)", err)
 	}
 }
+
+// TestImportLegacyKeepsPorteroDeactivation: an account an admin deactivated
+// in Portero (a leaked password, a departure) is not brought back by the
+// next import because the legacy table still says active; the report says
+// why, and --reactivate (ImportOptions.Reactivate) is the explicit way.
+// Deactivations in the legacy table still come across.
+func TestImportLegacyKeepsPorteroDeactivation(t *testing.T) {
+	t.Parallel()
+	k := newAdminKit(t, e2eBackends[0], nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	url, legacy := legacyDB(t)
+	if _, err := legacy.Exec(ctx, `DELETE FROM users WHERE id > 2`); err != nil {
+		t.Fatal(err)
+	}
+	src := authn.PostgresLegacySource{URL: url, Query: legacyQuery}
+	operator := authn.Principal{Session: sessions.Session{UserID: "cli:ops", Roles: []string{"admin"}}}
+	run := func(opts authn.ImportOptions) authn.ImportReport {
+		t.Helper()
+		rep, err := k.svc.ImportLegacy(ctx, src, opts, operator, authn.ClientMeta{UserAgent: "portero-cli"})
+		if err != nil {
+			t.Fatalf("ImportLegacy: %v", err)
+		}
+		return rep
+	}
+	if rep := run(authn.ImportOptions{}); rep.Created != 2 {
+		t.Fatalf("first import: %+v", rep.Rows)
+	}
+	ana, err := k.users.UserByLegacyID(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inactive := false
+	if _, err := k.users.UpdateUser(ctx, ana.ID, authn.UserUpdate{IsActive: &inactive}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, dry := range []bool{true, false} {
+		rep := run(authn.ImportOptions{DryRun: dry})
+		if rep.Updated != 0 || rep.Skipped != 2 {
+			t.Fatalf("re-import (dry run %v) after the deactivation: %+v", dry, rep.Rows)
+		}
+		if r := rep.Rows[0]; r.LegacyID != 1 || !strings.Contains(r.Reason, "kept inactive") {
+			t.Errorf("ana's row says %q, want why she stays inactive", r.Reason)
+		}
+	}
+	if u, _ := k.users.UserByLegacyID(ctx, 1); u.IsActive {
+		t.Fatal("the import reactivated an account deactivated in Portero")
+	}
+	if _, err := k.svc.Login(ctx, "ana@legacy.test", legacyPassword, authn.ClientMeta{IP: "10.9.1.1"}); !errors.Is(err, authn.ErrBadCredentials) {
+		t.Fatalf("login to the deactivated account: %v", err)
+	}
+
+	// Asked for explicitly, the legacy table's word goes.
+	if rep := run(authn.ImportOptions{Reactivate: true}); rep.Updated != 1 || !slices.Equal(rep.Rows[0].Fields, []string{"is_active"}) {
+		t.Fatalf("import with Reactivate: %+v", rep.Rows)
+	}
+	if u, _ := k.users.UserByLegacyID(ctx, 1); !u.IsActive {
+		t.Fatal("Reactivate did not reactivate")
+	}
+	// And a deactivation in the legacy table needs no option.
+	if _, err := legacy.Exec(ctx, `UPDATE users SET is_active = false WHERE id = 2`); err != nil {
+		t.Fatal(err)
+	}
+	if rep := run(authn.ImportOptions{}); rep.Updated != 1 {
+		t.Fatalf("legacy deactivation not imported: %+v", rep.Rows)
+	}
+	if u, _ := k.users.UserByLegacyID(ctx, 2); u.IsActive {
+		t.Fatal("bo is still active after the legacy table deactivated him")
+	}
+}

@@ -139,6 +139,20 @@ func TestImportLegacyCLI(t *testing.T) {
 	if out, _ := e.runOK(t, "users", "show", "42"); !strings.Contains(out, "bo@legacy.test") || !strings.Contains(out, "legacy id:        42") {
 		t.Fatalf("users show 42:\n%s", out)
 	}
+	// An admin switches bo off; the legacy table still says enabled. The
+	// import keeps him off and says so; --reactivate brings him back.
+	e.runOK(t, "users", "deactivate", "bo@legacy.test")
+	if code, out, errOut := e.run(t, "", "users", "import-legacy", "--from", legacyURL, "--query", query); code != 3 ||
+		!strings.Contains(out, "row 2 (legacy id 42, bo@legacy.test): skipped: kept inactive: deactivated in Portero") ||
+		!strings.Contains(out, "skipped 2 (1 of them kept as Portero has it, see above)") {
+		t.Fatalf("re-run after a deactivation (%d):\n%s%s", code, out, errOut)
+	}
+	if out, _ := e.runOK(t, "users", "show", "42"); !strings.Contains(out, "active:           false") {
+		t.Fatalf("the import reactivated bo:\n%s", out)
+	}
+	if code, out, errOut := e.run(t, "", "users", "import-legacy", "--from", legacyURL, "--query", query, "--reactivate"); code != 3 || !strings.Contains(out, "updated 1") {
+		t.Fatalf("--reactivate (%d):\n%s%s", code, out, errOut)
+	}
 	if code, _, errOut := e.run(t, "", "users", "import-legacy", "--from", legacyURL); code != 2 || !strings.Contains(errOut, "--query are required") {
 		t.Fatalf("no query (%d): %s", code, errOut)
 	}

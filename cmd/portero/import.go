@@ -11,7 +11,7 @@ import (
 	"github.com/portero/portero/authn"
 )
 
-const importUsage = `usage: portero users import-legacy --from URL --query SQL [--dry-run] [--default-role ROLE] [--verbose] [--config FILE]
+const importUsage = `usage: portero users import-legacy --from URL --query SQL [--dry-run] [--reactivate] [--default-role ROLE] [--verbose] [--config FILE]
 
 Imports the legacy app's users from its PostgreSQL database into Portero's.
 The query's columns are matched by name: id (the legacy integer id, kept as
@@ -45,6 +45,7 @@ func cmdImportLegacy(ctx context.Context, args []string, getenv func(string) str
 	from := fs.String("from", "", "the legacy PostgreSQL database URL; only read")
 	query := fs.String("query", "", "SQL returning id, email, hashed_password[, first_name, last_name, role, active]")
 	dryRun := fs.Bool("dry-run", false, "decide and report everything, write nothing")
+	reactivate := fs.Bool("reactivate", false, "let active legacy rows reactivate users deactivated in Portero")
 	defaultRole := fs.String("default-role", "user", "role of rows without one")
 	verbose := fs.Bool("verbose", false, "list created and updated rows too, not only rejected ones")
 	if err := fs.Parse(args); err != nil {
@@ -62,7 +63,7 @@ func cmdImportLegacy(ctx context.Context, args []string, getenv func(string) str
 	defer func() { _ = a.close(context.Background()) }()
 
 	rep, err := a.svc.ImportLegacy(ctx, authn.PostgresLegacySource{URL: *from, Query: *query},
-		authn.ImportOptions{DryRun: *dryRun, DefaultRole: *defaultRole}, cliOperator(getenv), cliMeta)
+		authn.ImportOptions{DryRun: *dryRun, DefaultRole: *defaultRole, Reactivate: *reactivate}, cliOperator(getenv), cliMeta)
 	printImportReport(stdout, rep, *verbose)
 	if rep.Updated > 0 && !rep.DryRun && a.cfg.Sessions.Driver() == "memory" {
 		fmt.Fprintln(stderr, "note: with memory:// sessions the live sessions are in the running server: updated users keep theirs until they expire or the server restarts")
@@ -82,7 +83,9 @@ func cmdImportLegacy(ctx context.Context, args []string, getenv func(string) str
 
 func printImportReport(w io.Writer, rep authn.ImportReport, verbose bool) {
 	for _, row := range rep.Rows {
-		if row.Outcome != authn.ImportRejected && !verbose {
+		// Rejected rows, and rows where Portero kept its own value over the
+		// legacy table's, are always shown: both need an operator's look.
+		if row.Outcome == authn.ImportCreated && !verbose || row.Outcome == authn.ImportUpdated && !verbose {
 			continue
 		}
 		line := fmt.Sprintf("row %d (legacy id %d, %s): %s", row.Row, row.LegacyID, row.Email, row.Outcome)
@@ -98,7 +101,17 @@ func printImportReport(w io.Writer, rep authn.ImportReport, verbose bool) {
 	if rep.DryRun {
 		prefix = "dry run, nothing written: "
 	}
-	fmt.Fprintf(w, "%screated %d, updated %d, skipped %d (unchanged), rejected %d\n", prefix, rep.Created, rep.Updated, rep.Skipped, rep.Rejected)
+	kept := 0
+	for _, row := range rep.Rows {
+		if row.Outcome == authn.ImportSkipped {
+			kept++
+		}
+	}
+	skipped := "unchanged"
+	if kept > 0 {
+		skipped = fmt.Sprintf("%d of them kept as Portero has it, see above", kept)
+	}
+	fmt.Fprintf(w, "%screated %d, updated %d, skipped %d (%s), rejected %d\n", prefix, rep.Created, rep.Updated, rep.Skipped, skipped, rep.Rejected)
 	reasons := rep.Reasons()
 	keys := make([]string, 0, len(reasons))
 	for k := range reasons {
