@@ -2,6 +2,7 @@ package authn_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"image/png"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/portero/portero/audit"
 	"github.com/portero/portero/authn"
@@ -260,5 +262,47 @@ func TestE2EMFARoleRequired(t *testing.T) {
 		}
 		a.login(t, plain.Email, plain.password)
 		wantRows(t, a, audit.Filter{Action: audit.ActionLoginFailed, UserID: u.ID}, 2)
+	})
+}
+
+// TestE2EBcryptUpgradeWithSecondFactor: a user with a second factor and a
+// legacy bcrypt hash gets the argon2id upgrade at the password step too
+// (the password is proven there; the second step never sees it), so an
+// imported user with MFA does not keep a bcrypt hash forever.
+func TestE2EBcryptUpgradeWithSecondFactor(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, be backend) {
+		a := newE2EApp(t, be, appConfig{})
+		ctx := context.Background()
+		u := a.newAccount(t, false)
+		secret, _ := a.mfaUser(t, u)
+		h, err := bcrypt.GenerateFromPassword([]byte(u.password), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.users.SetPassword(ctx, u.ID, string(h)); err != nil {
+			t.Fatal(err)
+		}
+		hashOf := func() string {
+			got, err := a.users.UserByID(ctx, u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.HashedPassword
+		}
+		wantDetail(t, a.do(t, loginReq(u.Email, "Wrong-Pass-99!", a.ip())), http.StatusBadRequest, "LOGIN_BAD_CREDENTIALS")
+		if hashOf() != string(h) {
+			t.Fatal("a wrong password changed the stored hash")
+		}
+		a.clock.Advance(30 * time.Second)
+		tok := a.challenge(t, u, "/auth/login")
+		if got := hashOf(); !strings.HasPrefix(got, "$argon2id$") {
+			t.Fatalf("stored hash after the password step %.12q…, want $argon2id$", got)
+		}
+		if r := a.do(t, mfaVerify("/auth/mfa/verify", tok, a.code(t, secret))); r.status != http.StatusOK {
+			t.Fatalf("second step after the upgrade: %v", r)
+		}
+		a.clock.Advance(30 * time.Second)
+		a.challenge(t, u, "/auth/login") // the new hash verifies
 	})
 }

@@ -219,18 +219,26 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Client
 		}
 		return LoginResult{}, ErrUserNotVerified
 	}
-	if mfa {
-		return LoginResult{}, s.mfaChallenge(ctx, *user, meta)
-	}
-	if user.RoleMFARequired && s.mfaOn() {
-		return LoginResult{}, s.mfaEnrolChallenge(ctx, *user, email, meta)
-	}
-
 	newHash := ""
 	if rehash {
 		if h, err := s.hasher.Hash(ctx, password); err == nil {
 			newHash = h
 		}
+	}
+	if mfa || user.RoleMFARequired && s.mfaOn() {
+		// The password is proven here and the second step never sees it:
+		// upgrade a legacy hash now, or a user with a second factor would
+		// keep their bcrypt hash for good.
+		if newHash != "" {
+			if err := s.users.SetPassword(ctx, user.ID, newHash); err != nil {
+				return LoginResult{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
+			user.HashedPassword = newHash // the challenge is bound to the hash in force
+		}
+		if mfa {
+			return LoginResult{}, s.mfaChallenge(ctx, *user, meta)
+		}
+		return LoginResult{}, s.mfaEnrolChallenge(ctx, *user, email, meta)
 	}
 	now := s.now()
 	if err := s.users.RecordLoginSuccess(ctx, user.ID, now, newHash); err != nil {
