@@ -49,6 +49,7 @@ const (
 	pathStatic   = "/auth/static"
 	pathForgot   = "/auth/forgot"
 	pathSignMFA  = "/auth/signin/mfa"
+	pathEnrol    = "/auth/signin/enrol"
 	pathTwoStep  = "/auth/two-step"
 )
 
@@ -72,6 +73,7 @@ const (
 	tplConfirm  = "confirm.html"
 	tplMFA      = "mfa.html"
 	tplTwoStep  = "twostep.html"
+	tplEnrol    = "enrol.html"
 )
 
 // Messages shown on the pages. The sign-in failure is one sentence for an
@@ -119,6 +121,7 @@ func (h *Handlers) browserRoutes(e *echo.Echo, g *echo.Group) {
 	g.GET(pathSignIn, b.signInForm)
 	g.POST(pathSignIn, b.signIn)
 	g.POST(pathSignMFA, b.signInMFA)
+	g.POST(pathEnrol, b.signInEnrol)
 	g.GET(pathSignOut, b.signOutForm)
 	g.POST(pathSignOut, b.signOut)
 	g.GET(pathPassword, b.passwordForm)
@@ -168,7 +171,7 @@ func newBrowser(h *Handlers) (*browser, error) {
 	// styles. form-action also covers the redirect after a form is sent.
 	b.csp = "default-src 'self'; img-src " + imgSrc + "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-	for _, page := range []string{tplSignIn, tplSignOut, tplPassword, tplMessage, tplForgot, tplReset, tplConfirm, tplMFA, tplTwoStep} {
+	for _, page := range []string{tplSignIn, tplSignOut, tplPassword, tplMessage, tplForgot, tplReset, tplConfirm, tplMFA, tplTwoStep, tplEnrol} {
 		t, err := template.New(page).ParseFS(webFS, "web/templates/layout.html", "web/templates/"+page)
 		if err != nil {
 			return nil, fmt.Errorf("authn: page %s: %w", page, err)
@@ -212,7 +215,7 @@ type pageData struct {
 
 func (b *browser) isPage(c echo.Context) bool {
 	switch strings.TrimPrefix(c.Path(), b.h.cfg.APIPrefix) {
-	case pathSignIn, pathSignOut, pathPassword, pathForgot, PathResetPage, PathVerifyPage, pathSignMFA, pathTwoStep:
+	case pathSignIn, pathSignOut, pathPassword, pathForgot, PathResetPage, PathVerifyPage, pathSignMFA, pathEnrol, pathTwoStep:
 		return true
 	}
 	return false
@@ -407,6 +410,10 @@ func (b *browser) signIn(c echo.Context) error {
 	if errors.As(err, &mfa) {
 		return b.mfaPage(c, http.StatusOK, pageData{Next: d.Next, Token: mfa.Token})
 	}
+	var enrol *MFAEnrolmentRequiredError
+	if errors.As(err, &enrol) {
+		return b.enrolPage(c, http.StatusOK, pageData{Next: d.Next, Token: enrol.Token})
+	}
 	if err != nil {
 		status, msg, retry := signInFailure(err)
 		if status >= 500 {
@@ -449,8 +456,6 @@ func signInFailure(err error) (int, string, int) {
 			", or ask an administrator to unlock it.", retrySeconds(locked.RetryAfter)
 	case errors.Is(err, ErrBadCredentials):
 		return http.StatusBadRequest, msgBadCredentials, 0
-	case errors.As(err, new(*MFAEnrolmentRequiredError)):
-		return http.StatusForbidden, "Your account must set up two-step sign-in before it can sign in here. Ask an administrator, or enrol with an authenticator app through the API.", 0
 	case errors.Is(err, ErrUserNotVerified):
 		return http.StatusBadRequest, "Your e-mail address is not verified yet. Follow the link we sent you, or ask for a new one.", 0
 	}

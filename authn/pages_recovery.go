@@ -1,8 +1,11 @@
 package authn
 
 import (
+	"encoding/base64"
 	"errors"
+	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -190,4 +193,58 @@ func (b *browser) signInMFA(c echo.Context) error {
 		return b.failure(c, err)
 	}
 	return b.signedIn(c, res, d.Next)
+}
+
+// enrolPage walks a user whose role requires a second factor through
+// setting it up, from the sign-in: the enrolment challenge rides in the
+// form (as the code step's challenge does), bound to the pre-sign-in CSRF
+// nonce. Setting it up signs nobody in: the user then signs in with a code.
+func (b *browser) enrolPage(c echo.Context, status int, d pageData) error {
+	d.Heading, d.CSRF = "Set up two-step sign-in", b.preSignInToken(c)
+	return b.render(c, status, tplEnrol, d)
+}
+
+func (b *browser) signInEnrol(c echo.Context) error {
+	r := c.Request()
+	if err := parseForm(c); err != nil {
+		return b.message(c, http.StatusRequestEntityTooLarge, "Set up two-step sign-in", "The form was too large.")
+	}
+	f := r.PostForm
+	d := pageData{Next: SafeNext(f.Get("next")), Token: f.Get("mfa_token")}
+	if !sameOrigin(r) {
+		return b.csrfRefused(c, "CSRF_ORIGIN_MISMATCH")
+	}
+	if ck, err := r.Cookie(b.signInCookieName()); err != nil || !b.csrf.validSignIn(ck.Value, f.Get(CSRFFormField)) {
+		d.Error = msgFormExpired
+		return b.enrolPage(c, http.StatusForbidden, d)
+	}
+	ctx := r.Context()
+	p, err := b.h.svc.EnrolmentPrincipal(ctx, d.Token)
+	switch {
+	case errors.Is(err, ErrMFABadChallenge):
+		return b.signInPage(c, http.StatusBadRequest, pageData{Next: d.Next, Error: "The set-up took too long. Please sign in again."})
+	case err != nil:
+		return b.failure(c, err)
+	}
+	switch f.Get("action") {
+	case "start":
+		en, err := b.h.svc.EnrollMFA(ctx, p)
+		if err != nil {
+			return b.failure(c, err)
+		}
+		d.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(en.QRPNG))
+		d.Secret = en.Secret
+	case "confirm":
+		codes, err := b.h.svc.ConfirmMFA(ctx, p, f.Get("code"), meta(c))
+		switch {
+		case errors.Is(err, ErrMFABadCode):
+			d.Error = "That code is not right, or was used already. Start the set-up again."
+			return b.enrolPage(c, http.StatusBadRequest, d)
+		case err != nil:
+			return b.failure(c, err)
+		}
+		d.Recovery = codes
+		d.LinkURL = b.h.cfg.APIPrefix + pathSignIn + "?next=" + url.QueryEscape(d.Next)
+	}
+	return b.enrolPage(c, http.StatusOK, d)
 }

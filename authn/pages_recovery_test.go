@@ -154,3 +154,74 @@ func TestTwoStepPage(t *testing.T) {
 	wantBody(t, off, "Two-step sign-in is off.")
 	a.login(t, acct.Email, acct.password)
 }
+
+// TestSignInPageEnrolment: a browser user whose role requires a second
+// factor they have not set up is walked through setting it up from the
+// sign-in page (QR code, first code, recovery codes), then signs in with a
+// code; the enrolment form works only with its token and CSRF token.
+func TestSignInPageEnrolment(t *testing.T) {
+	t.Parallel()
+	a := newE2EApp(t, sqliteMemory, appConfig{})
+	adm := creds{bearer: a.loginVerified(t)}
+	r := a.do(t, adm.on(req{method: "POST", path: "/roles", json: map[string]any{"name": "lab-" + randHex(3), "mfa_required": true}}))
+	if r.status != http.StatusCreated {
+		t.Fatalf("create role: %v", r)
+	}
+	acct := a.newAccount(t, false)
+	if r := a.do(t, adm.on(req{method: "PATCH", path: "/users/" + acct.ID, json: map[string]any{"role_id": r.object(t)["id"]}})); r.status != http.StatusOK {
+		t.Fatal(r)
+	}
+
+	b := newBrowserSim(t, a)
+	intro := b.signIn(acct.Email, acct.password, "/somewhere")
+	wantStatus(t, intro, http.StatusOK)
+	wantBody(t, intro, `action="/auth/signin/enrol"`, `name="mfa_token"`, `value="start"`)
+	if _, ok := b.cookies[e2eCookie]; ok {
+		t.Fatal("a session cookie before the second factor is set up")
+	}
+	token := regexp.MustCompile(`name="mfa_token" value="([^"]+)"`).FindStringSubmatch(intro.body)[1]
+	send := func(p page, form url.Values) page {
+		form.Set("mfa_token", token)
+		form.Set("next", "/somewhere")
+		form.Set("csrf_token", p.token(t))
+		return b.post("/auth/signin/enrol", form, nil)
+	}
+
+	forged := b.post("/auth/signin/enrol", url.Values{"mfa_token": {token}, "action": {"start"}, "csrf_token": {"x"}}, nil)
+	wantStatus(t, forged, http.StatusForbidden)
+	bad := b.post("/auth/signin/enrol", url.Values{"mfa_token": {strings.Repeat("A", 43)}, "action": {"start"}, "csrf_token": {intro.token(t)}}, nil)
+	wantStatus(t, bad, http.StatusBadRequest)
+	wantBody(t, bad, "sign in again")
+
+	setup := send(intro, url.Values{"action": {"start"}})
+	wantStatus(t, setup, http.StatusOK)
+	wantBody(t, setup, `src="data:image/png;base64,`, `value="confirm"`)
+	secret := regexp.MustCompile(`Key: <code>([A-Z2-7]+)</code>`).FindStringSubmatch(setup.body)
+	if secret == nil {
+		t.Fatalf("no key on the page: %s", setup.body)
+	}
+	wrong := send(setup, url.Values{"action": {"confirm"}, "code": {"000000"}})
+	wantStatus(t, wrong, http.StatusBadRequest)
+	wantBody(t, wrong, "not right")
+	setup = send(wrong, url.Values{"action": {"start"}})
+	secret = regexp.MustCompile(`Key: <code>([A-Z2-7]+)</code>`).FindStringSubmatch(setup.body)
+	done := send(setup, url.Values{"action": {"confirm"}, "code": {a.code(t, secret[1])}})
+	wantStatus(t, done, http.StatusOK)
+	if n := strings.Count(done.body, "<li><code>"); n != 10 {
+		t.Errorf("%d recovery codes on the page, want 10", n)
+	}
+	wantBody(t, done, `href="/auth/signin?next=%2Fsomewhere"`)
+	if _, ok := b.cookies[e2eCookie]; ok {
+		t.Fatal("setting up the second factor signed in without a code")
+	}
+	// The token is spent; the next sign-in asks for a code and succeeds.
+	wantStatus(t, send(setup, url.Values{"action": {"start"}}), http.StatusBadRequest)
+	a.clock.Advance(30 * time.Second)
+	step := b.signIn(acct.Email, acct.password, "/somewhere")
+	wantBody(t, step, `action="/auth/signin/mfa"`)
+	mfaTok := regexp.MustCompile(`name="mfa_token" value="([^"]+)"`).FindStringSubmatch(step.body)[1]
+	ok := b.post("/auth/signin/mfa", url.Values{"mfa_token": {mfaTok}, "code": {a.code(t, secret[1])}, "next": {"/somewhere"}, "csrf_token": {step.token(t)}}, nil)
+	if ok.status != http.StatusSeeOther || ok.header.Get("Location") != "/somewhere" || b.cookies[e2eCookie] == "" {
+		t.Fatalf("sign-in after the set-up: %v %v", ok, ok.header)
+	}
+}
