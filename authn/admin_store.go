@@ -41,3 +41,34 @@ func (s *sqlUserStore) DeleteRole(ctx context.Context, id int) error {
 	}
 	return ErrRoleInUse
 }
+
+// legacyImportStates keeps what the legacy table said about each imported
+// user at the last import (opaque JSON, "" when none). Asked for by type
+// assertion like roleDeleter: both stores NewUserStore makes have it.
+type legacyImportStates interface {
+	LegacyImportState(ctx context.Context, userID string) (string, error)
+	SetLegacyImportState(ctx context.Context, userID, state string) error
+}
+
+var _ legacyImportStates = (*sqlUserStore)(nil)
+
+func (s *sqlUserStore) LegacyImportState(ctx context.Context, userID string) (string, error) {
+	id, ok := canonicalUUID(userID)
+	if !ok {
+		return "", ErrUserNotFound
+	}
+	var state string
+	err := s.db.queryRow(ctx, "SELECT COALESCE("+fmt.Sprintf(s.d.jsonText, "legacy_import")+", '') FROM users WHERE id = $1", id).Scan(&state)
+	switch {
+	case errors.Is(err, errNoRows):
+		return "", ErrUserNotFound
+	case err != nil:
+		return "", fmt.Errorf("authn: legacy import state: %w", err)
+	}
+	return state, nil
+}
+
+func (s *sqlUserStore) SetLegacyImportState(ctx context.Context, userID, state string) error {
+	return s.execUser(ctx, "set legacy import state", userID,
+		"UPDATE users SET legacy_import = "+fmt.Sprintf(s.d.jsonParam, "$2")+" WHERE id = $1", state)
+}

@@ -9,6 +9,9 @@ package authn
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -285,6 +288,9 @@ func (run *importRun) create(ctx context.Context, lu LegacyUser, role Role) (Imp
 		return ImportRow{}, storeErr(err)
 	}
 	row.UserID = u.ID
+	if err := run.remember(ctx, u.ID, lu, role); err != nil {
+		return ImportRow{}, err
+	}
 	return row, s.record(ctx, run.meta, actionUserImported, u.ID, map[string]any{
 		"by": run.actor.Session.UserID, "legacy_id": lu.ID, "email": u.Email, "role_id": u.RoleID, "is_active": u.IsActive,
 	})
@@ -297,46 +303,93 @@ func describeOwner(u User) string {
 	return "by a Portero user not imported from the legacy app (" + u.ID + ")"
 }
 
-// update brings an imported user in line with the legacy row. The password
-// hash is replaced only while Portero still holds a legacy-format hash: once
-// the user has logged in through Portero (which upgraded it to argon2id) or
-// set a new password there, Portero's is the one in force.
+// update brings an imported user in line with the legacy row. What the
+// legacy table said at the last import (legacySnapshot) tells the two
+// kinds of difference apart: a field the legacy app changed since then is
+// applied; a field only Portero changed (an admin's role change, an e-mail
+// corrected, a password set or upgraded at login) is kept, and said so.
+// Users imported before the snapshot existed get the older rule: legacy
+// values win, except a password Portero already upgraded. Either way an
+// active legacy row never reactivates an inactive Portero user without
+// ImportOptions.Reactivate.
 func (run *importRun) update(ctx context.Context, lu LegacyUser, role Role, u User) (ImportRow, error) {
 	s := run.s
+	prev, err := run.previous(ctx, u.ID)
+	if err != nil {
+		return ImportRow{}, err
+	}
 	var upd UserUpdate
-	var fields []string
+	var fields, kept, notes []string
+	// legacyChanged reports whether the legacy app changed a field since the
+	// last import (always, without a snapshot: the legacy table's word goes).
+	legacyChanged := func(then, now string) bool { return prev == nil || then != now }
 	if email := emailAsStored(lu.Email); email != u.Email {
-		upd.Email, fields = &email, append(fields, "email")
+		if legacyChanged(prevField(prev, func(p *legacySnapshot) string { return p.Email }), email) {
+			upd.Email, fields = &email, append(fields, "email")
+		} else {
+			kept = append(kept, "email")
+		}
 	}
 	if lu.FirstName != u.FirstName {
-		upd.FirstName, fields = &lu.FirstName, append(fields, "first_name")
+		if legacyChanged(prevField(prev, func(p *legacySnapshot) string { return p.FirstName }), lu.FirstName) {
+			upd.FirstName, fields = &lu.FirstName, append(fields, "first_name")
+		} else {
+			kept = append(kept, "first_name")
+		}
 	}
 	if lu.LastName != u.LastName {
-		upd.LastName, fields = &lu.LastName, append(fields, "last_name")
+		if legacyChanged(prevField(prev, func(p *legacySnapshot) string { return p.LastName }), lu.LastName) {
+			upd.LastName, fields = &lu.LastName, append(fields, "last_name")
+		} else {
+			kept = append(kept, "last_name")
+		}
 	}
 	if role.ID != u.RoleID {
-		upd.RoleID, fields = &role.ID, append(fields, "role_id")
+		if legacyChanged(prevField(prev, func(p *legacySnapshot) string { return p.Role }), role.Name) {
+			upd.RoleID, fields = &role.ID, append(fields, "role_id")
+		} else {
+			kept = append(kept, "role")
+		}
 	}
-	var notes []string
-	switch {
-	case lu.Active == u.IsActive:
-	case lu.Active && !run.opts.Reactivate:
-		// The legacy table saying "active" is no reason to undo an admin's
-		// deactivation (a leaked password, someone who left).
-		notes = append(notes, "kept inactive: deactivated in Portero (import with --reactivate, or portero users update --active=true)")
-	default:
-		upd.IsActive, fields = &lu.Active, append(fields, "is_active")
+	if lu.Active != u.IsActive {
+		changed := prev == nil || prev.Active != lu.Active
+		switch {
+		case lu.Active && !run.opts.Reactivate:
+			// The legacy table saying "active" is no reason to undo an
+			// admin's deactivation (a leaked password, someone who left).
+			notes = append(notes, "kept inactive: deactivated in Portero (import with --reactivate, or portero users update --active=true)")
+		case changed || run.opts.Reactivate:
+			upd.IsActive, fields = &lu.Active, append(fields, "is_active")
+		default:
+			kept = append(kept, "is_active")
+		}
 	}
 	newHash := ""
 	if lu.HashedPassword != u.HashedPassword {
-		if strings.HasPrefix(u.HashedPassword, "$argon2id$") {
+		switch {
+		case prev != nil && prev.Hash != hashFingerprint(lu.HashedPassword):
+			// A new password in the legacy app since the last import: the
+			// old one must stop working here too.
+			newHash, fields = lu.HashedPassword, append(fields, "hashed_password")
+		case prev != nil:
+			// Set or upgraded in Portero since the last import: Portero's
+			// is the one in force, as expected; nothing to report.
+		case strings.HasPrefix(u.HashedPassword, "$argon2id$"):
 			notes = append(notes, "password kept: set or upgraded in Portero since the last import")
-		} else {
+		default:
 			newHash, fields = lu.HashedPassword, append(fields, "hashed_password")
 		}
 	}
+	if len(kept) > 0 {
+		notes = append(notes, "kept as changed in Portero: "+strings.Join(kept, ", "))
+	}
 	note := strings.Join(notes, "; ")
 	if len(fields) == 0 {
+		if !run.opts.DryRun {
+			if err := run.remember(ctx, u.ID, lu, role); err != nil {
+				return ImportRow{}, err
+			}
+		}
 		return ImportRow{Row: lu.Row, LegacyID: lu.ID, Email: lu.Email, Outcome: ImportSkipped, Reason: note, UserID: u.ID}, nil
 	}
 	if upd.Email != nil {
@@ -367,9 +420,74 @@ func (run *importRun) update(ctx context.Context, lu LegacyUser, role Role, u Us
 	if err := run.refreshSessions(ctx, u, after, newHash != ""); err != nil {
 		return ImportRow{}, err
 	}
+	if err := run.remember(ctx, u.ID, lu, role); err != nil {
+		return ImportRow{}, err
+	}
 	return row, s.record(ctx, run.meta, audit.ActionUserUpdated, u.ID, map[string]any{
 		"by": run.actor.Session.UserID, "fields": fields, "source": "legacy_import", "legacy_id": lu.ID,
 	})
+}
+
+// legacySnapshot is what the legacy table said about a user at the last
+// import. The password is kept as a fingerprint of the stored hash, never
+// as the hash itself.
+type legacySnapshot struct {
+	Email     string `json:"email"`
+	FirstName string `json:"first_name"`
+	LastName  string `json:"last_name"`
+	Role      string `json:"role"`
+	Active    bool   `json:"active"`
+	Hash      string `json:"hash_sha256"`
+}
+
+func prevField(p *legacySnapshot, f func(*legacySnapshot) string) string {
+	if p == nil {
+		return ""
+	}
+	return f(p)
+}
+
+func hashFingerprint(hash string) string {
+	sum := sha256.Sum256([]byte(hash))
+	return hex.EncodeToString(sum[:])
+}
+
+// previous reads the user's snapshot; nil when there is none (imported
+// before snapshots existed, or a store without them).
+func (run *importRun) previous(ctx context.Context, userID string) (*legacySnapshot, error) {
+	st, ok := run.s.users.(legacyImportStates)
+	if !ok {
+		return nil, nil
+	}
+	raw, err := st.LegacyImportState(ctx, userID)
+	switch {
+	case err != nil:
+		return nil, storeErr(err)
+	case raw == "":
+		return nil, nil
+	}
+	var p legacySnapshot
+	if json.Unmarshal([]byte(raw), &p) != nil {
+		return nil, nil // unreadable: behave as before snapshots
+	}
+	return &p, nil
+}
+
+// remember stores what the legacy row says now, for the next import.
+func (run *importRun) remember(ctx context.Context, userID string, lu LegacyUser, role Role) error {
+	st, ok := run.s.users.(legacyImportStates)
+	if !ok {
+		return nil
+	}
+	b, err := json.Marshal(legacySnapshot{Email: emailAsStored(lu.Email), FirstName: lu.FirstName, LastName: lu.LastName,
+		Role: role.Name, Active: lu.Active, Hash: hashFingerprint(lu.HashedPassword)})
+	if err != nil {
+		return err
+	}
+	if err := st.SetLegacyImportState(ctx, userID, string(b)); err != nil {
+		return storeErr(err)
+	}
+	return nil
 }
 
 // refreshSessions does what an admin's change would: a deactivation or a

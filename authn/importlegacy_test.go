@@ -350,3 +350,95 @@ func TestImportLegacyKeepsPorteroDeactivation(t *testing.T) {
 		t.Fatal("bo is still active after the legacy table deactivated him")
 	}
 }
+
+// TestImportLegacyTellsLegacyChangesFromPorteroOnes: a re-import applies
+// what the legacy app changed since the last import and keeps what an
+// admin changed in Portero (a role taken away must not come back), and a
+// password changed in the legacy app replaces the one Portero upgraded at
+// login, so the old password stops working everywhere.
+func TestImportLegacyTellsLegacyChangesFromPorteroOnes(t *testing.T) {
+	t.Parallel()
+	k := newAdminKit(t, e2eBackends[0], nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	url, legacy := legacyDB(t)
+	if _, err := legacy.Exec(ctx, `DELETE FROM users WHERE id > 2`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.users.CreateRole(ctx, authn.Role{Name: "analyst"}); err != nil {
+		t.Fatal(err)
+	}
+	src := authn.PostgresLegacySource{URL: url, Query: legacyQuery}
+	operator := authn.Principal{Session: sessions.Session{UserID: "cli:ops", Roles: []string{"admin"}}}
+	run := func() authn.ImportReport {
+		t.Helper()
+		rep, err := k.svc.ImportLegacy(ctx, src, authn.ImportOptions{}, operator, authn.ClientMeta{UserAgent: "portero-cli"})
+		if err != nil {
+			t.Fatalf("ImportLegacy: %v", err)
+		}
+		return rep
+	}
+	rowOf := func(rep authn.ImportReport, legacyID int64) authn.ImportRow {
+		for _, r := range rep.Rows {
+			if r.LegacyID == legacyID {
+				return r
+			}
+		}
+		return authn.ImportRow{}
+	}
+	if rep := run(); rep.Created != 2 {
+		t.Fatalf("first import: %+v", rep.Rows)
+	}
+	ana, _ := k.users.UserByLegacyID(ctx, 1) // admin in the legacy app
+	userRole, err := k.users.RoleByName(ctx, "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.users.UpdateUser(ctx, ana.ID, authn.UserUpdate{RoleID: &userRole.ID}); err != nil {
+		t.Fatal(err)
+	}
+	// bo signs in through Portero: his hash is upgraded to argon2id.
+	if _, err := k.svc.Login(ctx, "bo@legacy.test", legacyPassword, authn.ClientMeta{IP: "10.9.2.1"}); err != nil {
+		t.Fatal(err)
+	}
+
+	rep := run()
+	if rep.Updated != 0 || rep.Skipped != 2 {
+		t.Fatalf("re-import with nothing changed in the legacy app: %+v", rep.Rows)
+	}
+	if r := rowOf(rep, 1); !strings.Contains(r.Reason, "kept as changed in Portero: role") {
+		t.Errorf("ana's row: %+v, want the role kept and said so", r)
+	}
+	if r := rowOf(rep, 2); r.LegacyID != 0 {
+		t.Errorf("bo's upgraded password is reported on every run: %+v", r)
+	}
+	if u, _ := k.users.UserByLegacyID(ctx, 1); u.Role != "user" {
+		t.Fatalf("the import gave the admin role back: %q", u.Role)
+	}
+
+	// Now the legacy app changes both: ana's role, bo's password.
+	newHash, _ := bcrypt.GenerateFromPassword([]byte("New-Legacy-Pass-2!"), bcrypt.MinCost)
+	if _, err := legacy.Exec(ctx, `UPDATE users SET role = 'analyst' WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := legacy.Exec(ctx, `UPDATE users SET hashed_password = $1 WHERE id = 2`, string(newHash)); err != nil {
+		t.Fatal(err)
+	}
+	bo, _ := k.users.UserByLegacyID(ctx, 2)
+	rep = run()
+	if rep.Updated != 2 || !slices.Equal(rowOf(rep, 1).Fields, []string{"role_id"}) || !slices.Equal(rowOf(rep, 2).Fields, []string{"hashed_password"}) {
+		t.Fatalf("re-import after legacy changes: %+v", rep.Rows)
+	}
+	if u, _ := k.users.UserByLegacyID(ctx, 1); u.Role != "analyst" {
+		t.Fatalf("ana's role after the legacy app changed it: %q", u.Role)
+	}
+	if _, err := k.svc.Login(ctx, "bo@legacy.test", legacyPassword, authn.ClientMeta{IP: "10.9.2.2"}); !errors.Is(err, authn.ErrBadCredentials) {
+		t.Fatalf("bo's old password after the legacy app changed it: %v", err)
+	}
+	if _, err := k.svc.Login(ctx, "bo@legacy.test", "New-Legacy-Pass-2!", authn.ClientMeta{IP: "10.9.2.3"}); err != nil {
+		t.Fatalf("bo's new legacy password: %v", err)
+	}
+	if live, _ := k.sessions.ListByUser(ctx, bo.ID); len(live) != 1 {
+		t.Fatalf("bo's sessions: %d, want only the one opened with the new password", len(live))
+	}
+}

@@ -271,6 +271,7 @@ func copyTables() []copySpec {
 			{"is_active", kindBool}, {"is_superuser", kindBool}, {"is_verified", kindBool},
 			{"last_login", kindTime}, {"login_attempts", kindInt}, {"locked_until", kindTime},
 			{"legacy_id", kindInt}, {"created_at", kindTime}, {"updated_at", kindTime},
+			{"legacy_import", kindJSON},
 		}},
 		// A user's second factor moves with the user: leaving it behind
 		// would turn two-step logins into password-only ones. The sealed
