@@ -280,23 +280,21 @@ func TestImportLegacyQueryShape(t *testing.T) {
 	}
 }
 
-// TestImportLegacyKeepsPorteroDeactivation: an account an admin deactivated
-// in Portero (a leaked password, a departure) is not brought back by the
-// next import because the legacy table still says active; the report says
-// why, and --reactivate (ImportOptions.Reactivate) is the explicit way.
-// Deactivations in the legacy table still come across.
-func TestImportLegacyKeepsPorteroDeactivation(t *testing.T) {
-	t.Parallel()
-	k := newAdminKit(t, e2eBackends[0], nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+// twoUserImport is an admin kit and a legacy table holding ana (admin)
+// and bo (user), imported once; run imports again with opts.
+func twoUserImport(t *testing.T, ctx context.Context) (k *adminKit, legacy *pgx.Conn, run func(authn.ImportOptions) authn.ImportReport) {
+	t.Helper()
+	k = newAdminKit(t, e2eBackends[0], nil)
 	url, legacy := legacyDB(t)
 	if _, err := legacy.Exec(ctx, `DELETE FROM users WHERE id > 2`); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := k.users.CreateRole(ctx, authn.Role{Name: "analyst"}); err != nil {
+		t.Fatal(err)
+	}
 	src := authn.PostgresLegacySource{URL: url, Query: legacyQuery}
 	operator := authn.Principal{Session: sessions.Session{UserID: "cli:ops", Roles: []string{"admin"}}}
-	run := func(opts authn.ImportOptions) authn.ImportReport {
+	run = func(opts authn.ImportOptions) authn.ImportReport {
 		t.Helper()
 		rep, err := k.svc.ImportLegacy(ctx, src, opts, operator, authn.ClientMeta{UserAgent: "portero-cli"})
 		if err != nil {
@@ -307,6 +305,19 @@ func TestImportLegacyKeepsPorteroDeactivation(t *testing.T) {
 	if rep := run(authn.ImportOptions{}); rep.Created != 2 {
 		t.Fatalf("first import: %+v", rep.Rows)
 	}
+	return k, legacy, run
+}
+
+// TestImportLegacyKeepsPorteroDeactivation: an account an admin deactivated
+// in Portero (a leaked password, a departure) is not brought back by the
+// next import because the legacy table still says active; the report says
+// why, and --reactivate (ImportOptions.Reactivate) is the explicit way.
+// Deactivations in the legacy table still come across.
+func TestImportLegacyKeepsPorteroDeactivation(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	k, legacy, run := twoUserImport(t, ctx)
 	ana, err := k.users.UserByLegacyID(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -358,26 +369,10 @@ func TestImportLegacyKeepsPorteroDeactivation(t *testing.T) {
 // login, so the old password stops working everywhere.
 func TestImportLegacyTellsLegacyChangesFromPorteroOnes(t *testing.T) {
 	t.Parallel()
-	k := newAdminKit(t, e2eBackends[0], nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	url, legacy := legacyDB(t)
-	if _, err := legacy.Exec(ctx, `DELETE FROM users WHERE id > 2`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := k.users.CreateRole(ctx, authn.Role{Name: "analyst"}); err != nil {
-		t.Fatal(err)
-	}
-	src := authn.PostgresLegacySource{URL: url, Query: legacyQuery}
-	operator := authn.Principal{Session: sessions.Session{UserID: "cli:ops", Roles: []string{"admin"}}}
-	run := func() authn.ImportReport {
-		t.Helper()
-		rep, err := k.svc.ImportLegacy(ctx, src, authn.ImportOptions{}, operator, authn.ClientMeta{UserAgent: "portero-cli"})
-		if err != nil {
-			t.Fatalf("ImportLegacy: %v", err)
-		}
-		return rep
-	}
+	k, legacy, run := twoUserImport(t, ctx)
+	reimport := func() authn.ImportReport { t.Helper(); return run(authn.ImportOptions{}) }
 	rowOf := func(rep authn.ImportReport, legacyID int64) authn.ImportRow {
 		for _, r := range rep.Rows {
 			if r.LegacyID == legacyID {
@@ -385,9 +380,6 @@ func TestImportLegacyTellsLegacyChangesFromPorteroOnes(t *testing.T) {
 			}
 		}
 		return authn.ImportRow{}
-	}
-	if rep := run(); rep.Created != 2 {
-		t.Fatalf("first import: %+v", rep.Rows)
 	}
 	ana, _ := k.users.UserByLegacyID(ctx, 1) // admin in the legacy app
 	userRole, err := k.users.RoleByName(ctx, "user")
@@ -402,7 +394,7 @@ func TestImportLegacyTellsLegacyChangesFromPorteroOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rep := run()
+	rep := reimport()
 	if rep.Updated != 0 || rep.Skipped != 2 {
 		t.Fatalf("re-import with nothing changed in the legacy app: %+v", rep.Rows)
 	}
@@ -425,7 +417,7 @@ func TestImportLegacyTellsLegacyChangesFromPorteroOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 	bo, _ := k.users.UserByLegacyID(ctx, 2)
-	rep = run()
+	rep = reimport()
 	if rep.Updated != 2 || !slices.Equal(rowOf(rep, 1).Fields, []string{"role_id"}) || !slices.Equal(rowOf(rep, 2).Fields, []string{"hashed_password"}) {
 		t.Fatalf("re-import after legacy changes: %+v", rep.Rows)
 	}
