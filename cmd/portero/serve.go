@@ -155,13 +155,13 @@ func serve(ctx context.Context, cfg configs.Config, path string, getenv func(str
 		return fmt.Errorf("listen: %w", err)
 	}
 	if cfg.TLS.Enabled() {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		certs, err := newCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, log, nil)
 		if err != nil {
 			_ = publicLn.Close()
 			return fmt.Errorf("tls: %w", err)
 		}
 		// net/http serves HTTP/2 on a TLS listener that offers "h2".
-		publicLn = tls.NewListener(publicLn, &tls.Config{Certificates: []tls.Certificate{cert},
+		publicLn = tls.NewListener(publicLn, &tls.Config{GetCertificate: certs.GetCertificate,
 			MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
 	}
 	opsLn, err := net.Listen("tcp", cfg.OpsListen)
