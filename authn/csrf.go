@@ -242,6 +242,7 @@ func (b *browser) csrfRefused(c echo.Context, code string) error {
 	b.h.log.Info("cross-site request refused", zap.String("request_id", proxy.RequestID(r.Context())),
 		zap.String("path", c.Path()), zap.String("method", r.Method), zap.String("reason", code),
 		zap.String("origin", r.Header.Get("Origin")))
+	b.h.svc.flows.metrics.csrfRefused(code)
 	if b.isPage(c) {
 		return b.render(c, http.StatusForbidden, tplMessage, pageData{
 			Heading: "Request refused",

@@ -1,6 +1,8 @@
 package authn
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/portero/portero/audit"
@@ -16,7 +18,11 @@ type FlowMetrics struct {
 	verifications *prometheus.CounterVec
 	mfa           *prometheus.CounterVec
 	notifications *prometheus.CounterVec
+	csrf          *prometheus.CounterVec
 }
+
+// csrfReasons are the codes a cross-site request is refused with.
+var csrfReasons = []string{"CSRF_ORIGIN_MISMATCH", "CSRF_TOKEN_MISSING", "CSRF_TOKEN_INVALID"}
 
 // NewFlowMetrics registers the series with reg.
 func NewFlowMetrics(reg prometheus.Registerer) *FlowMetrics {
@@ -33,13 +39,22 @@ func NewFlowMetrics(reg prometheus.Registerer) *FlowMetrics {
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portero_notifications_sent_total", Help: "Messages to users by kind and result (sent, failed, dropped: the queue was full, throttled: a link went to the account less than a minute before).",
 		}, []string{"kind", "result"}),
+		// A refused cross-site request is someone's browser sent by another
+		// site: worth an alert, and cheap to count (anyone can make more,
+		// so no audit row per request).
+		csrf: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portero_csrf_refused_total", Help: "Cross-site requests refused on Portero's own endpoints, by reason.",
+		}, []string{"reason"}),
+	}
+	for _, r := range csrfReasons {
+		m.csrf.WithLabelValues(r)
 	}
 	for _, k := range notify.Kinds() {
 		for _, r := range []string{"sent", "failed", "dropped", "throttled"} {
 			m.notifications.WithLabelValues(string(k), r)
 		}
 	}
-	reg.MustRegister(m.resets, m.verifications, m.mfa, m.notifications)
+	reg.MustRegister(m.resets, m.verifications, m.mfa, m.notifications, m.csrf)
 	return m
 }
 
@@ -96,4 +111,12 @@ func (m *FlowMetrics) notification(kind notify.Kind, result string) {
 	if m != nil {
 		m.notifications.WithLabelValues(string(kind), result).Inc()
 	}
+}
+
+// csrfRefused counts one refused cross-site request.
+func (m *FlowMetrics) csrfRefused(reason string) {
+	if m == nil || !slices.Contains(csrfReasons, reason) {
+		return
+	}
+	m.csrf.WithLabelValues(reason).Inc()
 }

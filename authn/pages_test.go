@@ -529,6 +529,11 @@ func TestCSRFGuardOnTheAPI(t *testing.T) {
 	// The token of this session works with the form field too.
 	wantDetail(t, a.do(t, req{method: "POST", path: "/auth/logout", cookie: cookie, header: noToken,
 		form: url.Values{"csrf_token": {a.csrf.SessionToken(cookie)}}}), http.StatusNoContent, nil)
+
+	// Every refusal is counted by reason, for an alert.
+	wantMetric(t, a, `portero_csrf_refused_total{reason="CSRF_TOKEN_MISSING"}`, 2)
+	wantMetric(t, a, `portero_csrf_refused_total{reason="CSRF_TOKEN_INVALID"}`, 2)
+	wantMetric(t, a, `portero_csrf_refused_total{reason="CSRF_ORIGIN_MISMATCH"}`, 1)
 }
 
 func TestPagesBranding(t *testing.T) {
