@@ -179,8 +179,9 @@ func safeMethod(m string) bool {
 // carry the session's token in X-CSRF-Token or the csrf_token form field.
 // Requests without the cookie (bearer tokens, anonymous calls) cannot ride
 // on a browser's ambient credentials and pass untouched. The routes that
-// take a password instead of the cookie are the exceptions: the sign-in form
-// checks its own pre-session token, and the cookie login API (whose JSON a
+// take a password instead of the cookie are the exceptions: the sign-in
+// forms (password, code step, second-factor set-up) check their own
+// pre-session token and the origin, and the cookie login API (whose JSON a
 // cross-site page cannot send without a CORS preflight we never grant, but
 // whose form variant it can) checks the origin.
 func (b *browser) csrfProtect(next echo.HandlerFunc) echo.HandlerFunc {
@@ -191,7 +192,7 @@ func (b *browser) csrfProtect(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		route := strings.TrimPrefix(c.Path(), b.h.cfg.APIPrefix)
 		switch route {
-		case "/auth/login", "/auth/mfa/verify", pathSignIn, pathSignMFA:
+		case "/auth/login", "/auth/mfa/verify", pathSignIn, pathSignMFA, pathEnrol:
 			return next(c)
 		case "/auth/cookie/login", "/auth/cookie/mfa/verify":
 			if !sameOrigin(r) {

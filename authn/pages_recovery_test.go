@@ -159,9 +159,10 @@ func TestTwoStepPage(t *testing.T) {
 // factor they have not set up is walked through setting it up from the
 // sign-in page (QR code, first code, recovery codes), then signs in with a
 // code; the enrolment form works only with its token and CSRF token.
-func TestSignInPageEnrolment(t *testing.T) {
-	t.Parallel()
-	a := newE2EApp(t, sqliteMemory, appConfig{})
+// enrolRequiredAccount is an account whose role requires a second factor
+// it has not set up.
+func enrolRequiredAccount(t *testing.T, a *e2eApp) account {
+	t.Helper()
 	adm := creds{bearer: a.loginVerified(t)}
 	r := a.do(t, adm.on(req{method: "POST", path: "/roles", json: map[string]any{"name": "lab-" + randHex(3), "mfa_required": true}}))
 	if r.status != http.StatusCreated {
@@ -171,6 +172,13 @@ func TestSignInPageEnrolment(t *testing.T) {
 	if r := a.do(t, adm.on(req{method: "PATCH", path: "/users/" + acct.ID, json: map[string]any{"role_id": r.object(t)["id"]}})); r.status != http.StatusOK {
 		t.Fatal(r)
 	}
+	return acct
+}
+
+func TestSignInPageEnrolment(t *testing.T) {
+	t.Parallel()
+	a := newE2EApp(t, sqliteMemory, appConfig{})
+	acct := enrolRequiredAccount(t, a)
 
 	b := newBrowserSim(t, a)
 	intro := b.signIn(acct.Email, acct.password, "/somewhere")
@@ -224,4 +232,29 @@ func TestSignInPageEnrolment(t *testing.T) {
 	if ok.status != http.StatusSeeOther || ok.header.Get("Location") != "/somewhere" || b.cookies[e2eCookie] == "" {
 		t.Fatalf("sign-in after the set-up: %v %v", ok, ok.header)
 	}
+}
+
+// TestSignInPageEnrolmentBesideASession: a browser still signed in as
+// someone else (or holding a stale cookie) can set up the second factor of
+// the account it is signing in to: the form is checked against the
+// sign-in nonce, not the other session's token.
+func TestSignInPageEnrolmentBesideASession(t *testing.T) {
+	t.Parallel()
+	a := newE2EApp(t, sqliteMemory, appConfig{})
+	acct := enrolRequiredAccount(t, a)
+	other := a.newAccount(t, false)
+	b := newBrowserSim(t, a)
+	if p := b.signIn(other.Email, other.password, "/"); p.status != http.StatusSeeOther {
+		t.Fatal(p)
+	}
+	intro := b.signIn(acct.Email, acct.password, "/")
+	wantBody(t, intro, `value="start"`)
+	token := regexp.MustCompile(`name="mfa_token" value="([^"]+)"`).FindStringSubmatch(intro.body)[1]
+	setup := b.post("/auth/signin/enrol", url.Values{"mfa_token": {token}, "action": {"start"}, "csrf_token": {intro.token(t)}}, nil)
+	wantStatus(t, setup, http.StatusOK)
+	wantBody(t, setup, `value="confirm"`)
+	// Still only from this site.
+	cross := b.post("/auth/signin/enrol", url.Values{"mfa_token": {token}, "action": {"start"}, "csrf_token": {intro.token(t)}},
+		map[string]string{"Origin": "https://evil.example"})
+	wantStatus(t, cross, http.StatusForbidden)
 }
