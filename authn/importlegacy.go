@@ -288,7 +288,7 @@ func (run *importRun) create(ctx context.Context, lu LegacyUser, role Role) (Imp
 		return ImportRow{}, storeErr(err)
 	}
 	row.UserID = u.ID
-	if err := run.remember(ctx, u.ID, lu, role); err != nil {
+	if err := run.remember(ctx, u.ID, lu); err != nil {
 		return ImportRow{}, err
 	}
 	return row, s.record(ctx, run.meta, actionUserImported, u.ID, map[string]any{
@@ -345,7 +345,9 @@ func (run *importRun) update(ctx context.Context, lu LegacyUser, role Role, u Us
 		}
 	}
 	if role.ID != u.RoleID {
-		if legacyChanged(prevField(prev, func(p *legacySnapshot) string { return p.Role }), role.Name) {
+		// Compared as the legacy row wrote it, not as resolved: renaming the
+		// role in Portero, or another --default-role, is no legacy change.
+		if legacyChanged(prevField(prev, func(p *legacySnapshot) string { return p.Role }), strings.TrimSpace(lu.Role)) {
 			upd.RoleID, fields = &role.ID, append(fields, "role_id")
 		} else {
 			kept = append(kept, "role")
@@ -358,7 +360,7 @@ func (run *importRun) update(ctx context.Context, lu LegacyUser, role Role, u Us
 			// The legacy table saying "active" is no reason to undo an
 			// admin's deactivation (a leaked password, someone who left).
 			notes = append(notes, "kept inactive: deactivated in Portero (import with --reactivate, or portero users update --active=true)")
-		case changed || run.opts.Reactivate:
+		case changed || lu.Active: // lu.Active here means Reactivate was asked for
 			upd.IsActive, fields = &lu.Active, append(fields, "is_active")
 		default:
 			kept = append(kept, "is_active")
@@ -386,7 +388,7 @@ func (run *importRun) update(ctx context.Context, lu LegacyUser, role Role, u Us
 	note := strings.Join(notes, "; ")
 	if len(fields) == 0 {
 		if !run.opts.DryRun {
-			if err := run.remember(ctx, u.ID, lu, role); err != nil {
+			if err := run.remember(ctx, u.ID, lu); err != nil {
 				return ImportRow{}, err
 			}
 		}
@@ -420,7 +422,7 @@ func (run *importRun) update(ctx context.Context, lu LegacyUser, role Role, u Us
 	if err := run.refreshSessions(ctx, u, after, newHash != ""); err != nil {
 		return ImportRow{}, err
 	}
-	if err := run.remember(ctx, u.ID, lu, role); err != nil {
+	if err := run.remember(ctx, u.ID, lu); err != nil {
 		return ImportRow{}, err
 	}
 	return row, s.record(ctx, run.meta, audit.ActionUserUpdated, u.ID, map[string]any{
@@ -435,7 +437,7 @@ type legacySnapshot struct {
 	Email     string `json:"email"`
 	FirstName string `json:"first_name"`
 	LastName  string `json:"last_name"`
-	Role      string `json:"role"`
+	Role      string `json:"role"` // as the row wrote it (a name, an id, or empty)
 	Active    bool   `json:"active"`
 	Hash      string `json:"hash_sha256"`
 }
@@ -474,13 +476,13 @@ func (run *importRun) previous(ctx context.Context, userID string) (*legacySnaps
 }
 
 // remember stores what the legacy row says now, for the next import.
-func (run *importRun) remember(ctx context.Context, userID string, lu LegacyUser, role Role) error {
+func (run *importRun) remember(ctx context.Context, userID string, lu LegacyUser) error {
 	st, ok := run.s.users.(legacyImportStates)
 	if !ok {
 		return nil
 	}
 	b, err := json.Marshal(legacySnapshot{Email: emailAsStored(lu.Email), FirstName: lu.FirstName, LastName: lu.LastName,
-		Role: role.Name, Active: lu.Active, Hash: hashFingerprint(lu.HashedPassword)})
+		Role: strings.TrimSpace(lu.Role), Active: lu.Active, Hash: hashFingerprint(lu.HashedPassword)})
 	if err != nil {
 		return err
 	}

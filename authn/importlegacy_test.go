@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -432,5 +433,59 @@ func TestImportLegacyTellsLegacyChangesFromPorteroOnes(t *testing.T) {
 	}
 	if live, _ := k.sessions.ListByUser(ctx, bo.ID); len(live) != 1 {
 		t.Fatalf("bo's sessions: %d, want only the one opened with the new password", len(live))
+	}
+}
+
+// TestImportLegacyRoleRenameIsNoLegacyChange: the snapshot holds what the
+// legacy row said, not what Portero made of it, so renaming the role in
+// Portero (or changing --default-role) is not mistaken for a legacy change
+// that would undo an admin's demotion; and --reactivate only ever
+// reactivates.
+func TestImportLegacyRoleRenameIsNoLegacyChange(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	k, legacy, run := twoUserImport(t, ctx)
+	analyst, err := k.users.RoleByName(ctx, "analyst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The legacy table names roles by Portero id; ana holds analyst's.
+	if _, err := legacy.Exec(ctx, `UPDATE users SET role = $1 WHERE id = 1`, strconv.Itoa(analyst.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if rep := run(authn.ImportOptions{}); rep.Updated != 1 {
+		t.Fatalf("role by id: %+v", rep.Rows)
+	}
+	ana, _ := k.users.UserByLegacyID(ctx, 1)
+	userRole, _ := k.users.RoleByName(ctx, "user")
+	if _, err := k.users.UpdateUser(ctx, ana.ID, authn.UserUpdate{RoleID: &userRole.ID}); err != nil {
+		t.Fatal(err)
+	}
+	analyst.Name = "data-analyst"
+	if _, err := k.users.UpdateRole(ctx, analyst); err != nil {
+		t.Fatal(err)
+	}
+	if rep := run(authn.ImportOptions{}); rep.Updated != 0 {
+		t.Fatalf("a role renamed in Portero counted as a legacy change: %+v", rep.Rows)
+	}
+	if u, _ := k.users.UserByLegacyID(ctx, 1); u.Role != "user" {
+		t.Fatalf("the admin's demotion was undone: %q", u.Role)
+	}
+
+	// bo: inactive in the legacy table, reactivated by an admin in
+	// Portero. --reactivate must not switch him off again.
+	if _, err := legacy.Exec(ctx, `UPDATE users SET is_active = false WHERE id = 2`); err != nil {
+		t.Fatal(err)
+	}
+	run(authn.ImportOptions{})
+	bo, _ := k.users.UserByLegacyID(ctx, 2)
+	active := true
+	if _, err := k.users.UpdateUser(ctx, bo.ID, authn.UserUpdate{IsActive: &active}); err != nil {
+		t.Fatal(err)
+	}
+	run(authn.ImportOptions{Reactivate: true})
+	if u, _ := k.users.UserByLegacyID(ctx, 2); !u.IsActive {
+		t.Fatal("--reactivate deactivated a user an admin had reactivated")
 	}
 }
