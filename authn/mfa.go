@@ -468,7 +468,7 @@ func (s *Service) VerifyMFA(ctx context.Context, challenge, code string, meta Cl
 	if _, err := s.flows.tokens.ConsumeAccountToken(ctx, t.Hash, purposeMFAChallenge); err != nil {
 		return LoginResult{}, s.flowFailed(ctx, meta, ActionMFAFailed, u.ID, "bad_challenge", err, ErrMFABadChallenge)
 	}
-	if err := s.users.RecordLoginSuccess(ctx, u.ID, s.now(), ""); err != nil {
+	if err := s.users.RecordLoginSuccess(ctx, u.ID, s.now()); err != nil {
 		return LoginResult{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	res, err := s.openSession(ctx, u, meta)

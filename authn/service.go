@@ -219,29 +219,23 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Client
 		}
 		return LoginResult{}, ErrUserNotVerified
 	}
-	newHash := ""
+	// The password is proven here (and a second step never sees it), so an
+	// old hash is upgraded now, or a user with a second factor would keep
+	// their bcrypt hash for good.
+	rehashed := false
 	if rehash {
-		if h, err := s.hasher.Hash(ctx, password); err == nil {
-			newHash = h
+		if rehashed, err = s.upgradeHash(ctx, user, password); err != nil {
+			return LoginResult{}, err
 		}
 	}
-	if mfa || user.RoleMFARequired && s.mfaOn() {
-		// The password is proven here and the second step never sees it:
-		// upgrade a legacy hash now, or a user with a second factor would
-		// keep their bcrypt hash for good.
-		if newHash != "" {
-			if err := s.users.SetPassword(ctx, user.ID, newHash); err != nil {
-				return LoginResult{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
-			}
-			user.HashedPassword = newHash // the challenge is bound to the hash in force
-		}
-		if mfa {
-			return LoginResult{}, s.mfaChallenge(ctx, *user, meta)
-		}
+	if mfa {
+		return LoginResult{}, s.mfaChallenge(ctx, *user, meta)
+	}
+	if user.RoleMFARequired && s.mfaOn() {
 		return LoginResult{}, s.mfaEnrolChallenge(ctx, *user, email, meta)
 	}
 	now := s.now()
-	if err := s.users.RecordLoginSuccess(ctx, user.ID, now, newHash); err != nil {
+	if err := s.users.RecordLoginSuccess(ctx, user.ID, now); err != nil {
 		return LoginResult{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	res, err := s.openSession(ctx, *user, meta)
@@ -249,12 +243,31 @@ func (s *Service) Login(ctx context.Context, email, password string, meta Client
 		return LoginResult{}, err
 	}
 	if err := s.record(ctx, meta, audit.ActionLoginSucceeded, user.ID, map[string]any{
-		"session_id": res.Session.ID, "rehashed": newHash != "",
+		"session_id": res.Session.ID, "rehashed": rehashed,
 	}); err != nil {
 		_ = s.sessions.Delete(ctx, res.Token.Key())
 		return LoginResult{}, err
 	}
 	return res, nil
+}
+
+// upgradeHash stores password under the current parameters in place of
+// the hash just verified, unless that hash changed meanwhile (a reset); on
+// success u carries the new hash, to which a second-factor challenge is
+// then bound. A hash that cannot be made is left for the next login.
+func (s *Service) upgradeHash(ctx context.Context, u *User, password string) (bool, error) {
+	h, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return false, nil
+	}
+	ok, err := s.users.UpgradeHash(ctx, u.ID, u.HashedPassword, h)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if ok {
+		u.HashedPassword = h
+	}
+	return ok, nil
 }
 
 func (s *Service) maxPasswordBytes() int {

@@ -184,8 +184,8 @@ func (a *statsApp) seed(t *testing.T) (u1, u4, u6 User) {
 			t.Fatal(err)
 		}
 	}
-	must(a.users.RecordLoginSuccess(ctx, u1.ID, ago(90*time.Minute), ""))
-	must(a.users.RecordLoginSuccess(ctx, u2.ID, ago(48*time.Hour), ""))
+	must(a.users.RecordLoginSuccess(ctx, u1.ID, ago(90*time.Minute)))
+	must(a.users.RecordLoginSuccess(ctx, u2.ID, ago(48*time.Hour)))
 	for _, l := range []struct {
 		u        User
 		attempts int

@@ -40,11 +40,17 @@ type UserStore interface {
 	// SetPassword replaces the password hash and bumps UpdatedAt.
 	SetPassword(ctx context.Context, id, hash string) error
 
-	// RecordLoginSuccess sets LastLogin to at, clears the failure counters,
-	// and stores rehash as the new hash when it is not empty (an old hash
-	// upgraded at login). UpdatedAt is left alone: it tracks changes people
-	// make to the account, not logins.
-	RecordLoginSuccess(ctx context.Context, id string, at time.Time, rehash string) error
+	// RecordLoginSuccess sets LastLogin to at and clears the failure
+	// counters. UpdatedAt is left alone: it tracks changes people make to
+	// the account, not logins.
+	RecordLoginSuccess(ctx context.Context, id string, at time.Time) error
+
+	// UpgradeHash replaces the password hash with upgraded only while it is
+	// still verified (the hash a login just checked), and reports whether it
+	// did: a password changed or reset meanwhile is never overwritten with
+	// a hash of the old one. A missing user is no error (false). UpdatedAt
+	// is left alone, as for a login.
+	UpgradeHash(ctx context.Context, id, verified, upgraded string) (bool, error)
 
 	// RecordLoginFailure mirrors the lockout counters (kept authoritatively
 	// elsewhere) into the user row for admins and statistics.

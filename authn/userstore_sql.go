@@ -378,14 +378,21 @@ func (s *sqlUserStore) SetPassword(ctx context.Context, id, hash string) error {
 		"UPDATE users SET hashed_password = $2, updated_at = $3 WHERE id = $1", hash, dbTime(s.now()))
 }
 
-func (s *sqlUserStore) RecordLoginSuccess(ctx context.Context, id string, at time.Time, rehash string) error {
-	if rehash == "" {
-		return s.execUser(ctx, "record login", id,
-			"UPDATE users SET last_login = $2, login_attempts = 0, locked_until = NULL WHERE id = $1", dbTime(at))
-	}
+func (s *sqlUserStore) RecordLoginSuccess(ctx context.Context, id string, at time.Time) error {
 	return s.execUser(ctx, "record login", id,
-		"UPDATE users SET last_login = $2, login_attempts = 0, locked_until = NULL, hashed_password = $3 WHERE id = $1",
-		dbTime(at), rehash)
+		"UPDATE users SET last_login = $2, login_attempts = 0, locked_until = NULL WHERE id = $1", dbTime(at))
+}
+
+func (s *sqlUserStore) UpgradeHash(ctx context.Context, id, verified, upgraded string) (bool, error) {
+	id, ok := canonicalUUID(id)
+	if !ok || verified == "" || upgraded == "" {
+		return false, nil
+	}
+	n, err := s.db.exec(ctx, "UPDATE users SET hashed_password = $3 WHERE id = $1 AND hashed_password = $2", id, verified, upgraded)
+	if err != nil {
+		return false, fmt.Errorf("authn: upgrade hash: %w", err)
+	}
+	return n > 0, nil
 }
 
 func (s *sqlUserStore) RecordLoginFailure(ctx context.Context, id string, attempts int, lockedUntil *time.Time) error {

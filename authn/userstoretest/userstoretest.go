@@ -458,8 +458,7 @@ func testNotFound(t *testing.T, e env) {
 		}},
 		{"UpdateUser(empty)", func(id string) error { _, err := e.st.UpdateUser(e.ctx, id, authn.UserUpdate{}); return err }},
 		{"SetPassword", func(id string) error { return e.st.SetPassword(e.ctx, id, someHash) }},
-		{"RecordLoginSuccess", func(id string) error { return e.st.RecordLoginSuccess(e.ctx, id, now, "") }},
-		{"RecordLoginSuccess(rehash)", func(id string) error { return e.st.RecordLoginSuccess(e.ctx, id, now, someHash) }},
+		{"RecordLoginSuccess", func(id string) error { return e.st.RecordLoginSuccess(e.ctx, id, now) }},
 		{"RecordLoginFailure", func(id string) error { return e.st.RecordLoginFailure(e.ctx, id, 1, &now) }},
 		{"Unlock", func(id string) error { return e.st.Unlock(e.ctx, id) }},
 		{"DeleteUser", func(id string) error { return e.st.DeleteUser(e.ctx, id) }},
@@ -603,7 +602,7 @@ func testLoginBookkeeping(t *testing.T, e env) {
 	sameUser(t, e.get(t, u.ID), want)
 
 	at := time.Date(2029, 12, 31, 23, 59, 59, 999999999, time.UTC)
-	if err := e.st.RecordLoginSuccess(e.ctx, u.ID, at, ""); err != nil {
+	if err := e.st.RecordLoginSuccess(e.ctx, u.ID, at); err != nil {
 		t.Fatalf("RecordLoginSuccess: %v", err)
 	}
 	want.LoginAttempts, want.LastLogin = 0, ptr(µs(at))
@@ -613,11 +612,26 @@ func testLoginBookkeeping(t *testing.T, e env) {
 		t.Fatal(err)
 	}
 	at2 := at.Add(time.Minute)
-	if err := e.st.RecordLoginSuccess(e.ctx, u.ID, at2, "$argon2id$rehashed"); err != nil {
-		t.Fatalf("RecordLoginSuccess with rehash: %v", err)
+	if err := e.st.RecordLoginSuccess(e.ctx, u.ID, at2); err != nil {
+		t.Fatalf("RecordLoginSuccess: %v", err)
 	}
-	want.LastLogin, want.HashedPassword = ptr(µs(at2)), "$argon2id$rehashed"
+	want.LastLogin = ptr(µs(at2))
 	sameUser(t, e.get(t, u.ID), want)
+
+	// A hash upgrade lands only on the hash that was verified, and is not
+	// a change to the account (UpdatedAt stays).
+	if ok, err := e.st.UpgradeHash(e.ctx, u.ID, "$2b$04$not-the-stored-one", "$argon2id$stale"); ok || err != nil {
+		t.Fatalf("UpgradeHash over another hash: %v, %v", ok, err)
+	}
+	sameUser(t, e.get(t, u.ID), want)
+	if ok, err := e.st.UpgradeHash(e.ctx, u.ID, want.HashedPassword, "$argon2id$rehashed"); !ok || err != nil {
+		t.Fatalf("UpgradeHash: %v, %v", ok, err)
+	}
+	want.HashedPassword = "$argon2id$rehashed"
+	sameUser(t, e.get(t, u.ID), want)
+	if ok, err := e.st.UpgradeHash(e.ctx, "00000000-0000-4000-8000-000000000000", want.HashedPassword, "$argon2id$x"); ok || err != nil {
+		t.Fatalf("UpgradeHash of a missing user: %v, %v", ok, err)
+	}
 
 	if err := e.st.RecordLoginFailure(e.ctx, u.ID, 5, &lock); err != nil {
 		t.Fatal(err)
@@ -851,7 +865,7 @@ func testStats(t *testing.T, e env) {
 		u  authn.User
 		at time.Time
 	}{{u1, t0.Add(time.Hour)}, {u2, t0}, {u3, t0.Add(-time.Microsecond)}} {
-		if err := e.st.RecordLoginSuccess(e.ctx, l.u.ID, l.at, ""); err != nil {
+		if err := e.st.RecordLoginSuccess(e.ctx, l.u.ID, l.at); err != nil {
 			t.Fatal(err)
 		}
 	}
