@@ -73,15 +73,19 @@ func (t *gcTuner) tune() {
 }
 
 // gcPercentFor is the GOGC that gives a heap of live bytes floor bytes of
-// headroom, never below Go's default of 100 nor above 1000 (a near-empty
-// heap would otherwise ask for an absurd value).
+// headroom, never below Go's default of 100 nor above maxGCPercent.
 func gcPercentFor(live, floor uint64) int64 {
 	if live == 0 {
-		return 1000
+		return maxGCPercent
 	}
 	p := int64(floor * 100 / live)
-	return min(max(p, 100), 1000)
+	return min(max(p, 100), maxGCPercent)
 }
+
+// maxGCPercent caps the tuner: the runtime scales its 4 MiB minimum heap
+// by GOGC/100, so at 400 a near-empty heap still gets about 16 MiB, and no
+// more (at 1000 it got 40 MiB).
+const maxGCPercent = 400
 
 func (t *gcTuner) stop() {
 	if t == nil {

@@ -17,8 +17,8 @@ func TestGCPercentFor(t *testing.T) {
 		{live: 4 * mib, floor: 16 * mib, want: 400},  // small heap: 16 MiB of headroom
 		{live: 16 * mib, floor: 16 * mib, want: 100}, // from here on, Go's default
 		{live: 200 * mib, floor: 16 * mib, want: 100},
-		{live: 1 * mib, floor: 16 * mib, want: 1000}, // capped
-		{live: 0, floor: 16 * mib, want: 1000},
+		{live: 1 * mib, floor: 16 * mib, want: maxGCPercent}, // capped
+		{live: 0, floor: 16 * mib, want: maxGCPercent},
 	} {
 		if got := gcPercentFor(tc.live, tc.floor); got != tc.want {
 			t.Errorf("gcPercentFor(%d MiB, %d MiB) = %d, want %d", tc.live/mib, tc.floor/mib, got, tc.want)
@@ -51,20 +51,20 @@ func TestGCTunerHonoursOperator(t *testing.T) {
 		t.Fatal("tuner not started")
 	}
 	t.Cleanup(gc.stop)
-	if got := debug.SetGCPercent(1000); got != 1000 {
-		t.Errorf("GOGC in force = %d, want 1000 for a heap far below the floor", got)
+	if got := debug.SetGCPercent(maxGCPercent); got != maxGCPercent {
+		t.Errorf("GOGC in force = %d, want %d for a heap far below the floor", got, maxGCPercent)
 	}
 	// An operator-like change behind the tuner's back is put right at the
 	// next collection: the finalizer re-armed itself.
 	gc.percent.Store(100)
 	debug.SetGCPercent(100)
 	deadline := time.Now().Add(5 * time.Second)
-	for gc.percent.Load() != 1000 && time.Now().Before(deadline) {
+	for gc.percent.Load() != maxGCPercent && time.Now().Before(deadline) {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := gc.percent.Load(); got != 1000 {
-		t.Errorf("after collections the tuner holds GOGC %d, want 1000", got)
+	if got := gc.percent.Load(); got != maxGCPercent {
+		t.Errorf("after collections the tuner holds GOGC %d, want %d", got, maxGCPercent)
 	}
 	gc.stop()
 	if got := debug.SetGCPercent(100); got != 100 {
