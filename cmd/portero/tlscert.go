@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,8 +26,11 @@ type certReloader struct {
 	log               *zap.Logger
 	now               func() time.Time
 
-	mu      sync.Mutex
-	cert    *tls.Certificate
+	cert atomic.Pointer[tls.Certificate]
+	// reload is held by the one handshake that looks at the files; the
+	// others go on with the certificate in service instead of waiting on
+	// the file system (a slow secret mount must not stall every handshake).
+	reload  sync.Mutex
 	stamp   string // the files' sizes and modification times when loaded
 	checked time.Time
 }
@@ -44,19 +48,21 @@ func newCertReloader(certFile, keyFile string, log *zap.Logger, now func() time.
 	if err != nil {
 		return nil, err
 	}
-	r.cert, r.stamp, r.checked = &cert, stamp, now()
+	r.cert.Store(&cert)
+	r.stamp, r.checked = stamp, now()
 	return r, nil
 }
 
 // GetCertificate is tls.Config.GetCertificate.
 func (r *certReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if now := r.now(); now.Sub(r.checked) >= certCheckEvery {
-		r.checked = now
-		r.reloadLocked()
+	if r.reload.TryLock() {
+		if now := r.now(); now.Sub(r.checked) >= certCheckEvery {
+			r.checked = now
+			r.reloadLocked()
+		}
+		r.reload.Unlock()
 	}
-	return r.cert, nil
+	return r.cert.Load(), nil
 }
 
 func (r *certReloader) reloadLocked() {
@@ -69,7 +75,8 @@ func (r *certReloader) reloadLocked() {
 		r.log.Warn("tls certificate not reloaded: the old one stays in service", zap.String("cert_file", r.certFile), zap.Error(err))
 		return
 	}
-	r.cert, r.stamp = &cert, stamp
+	r.cert.Store(&cert)
+	r.stamp = stamp
 	fields := []zap.Field{zap.String("cert_file", r.certFile)}
 	if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil {
 		fields = append(fields, zap.Time("not_after", leaf.NotAfter))
