@@ -74,11 +74,13 @@ func (s *pgStore) copyIn(ctx context.Context, events []Event) error {
 	return err
 }
 
-// isDuplicateEvent reports a unique violation of event_id: some event of
-// the batch is stored already.
+// isDuplicateEvent reports a unique violation: some event of the batch is
+// stored already. Whatever the constraint is called in this database, the
+// statement that skips stored events sorts it out (and one that fails
+// again is the data's fault, and reported so).
 func isDuplicateEvent(err error) bool {
 	var pg *pgconn.PgError
-	return errors.As(err, &pg) && pg.Code == "23505" && pg.ConstraintName == "audit_logs_event_id_key"
+	return errors.As(err, &pg) && pg.Code == "23505"
 }
 
 // insertSkippingStored writes the events not stored yet, in slice order.
