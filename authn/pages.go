@@ -172,7 +172,7 @@ func newBrowser(h *Handlers) (*browser, error) {
 	b.csp = "default-src 'self'; img-src " + imgSrc + "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 	for _, page := range []string{tplSignIn, tplSignOut, tplPassword, tplMessage, tplForgot, tplReset, tplConfirm, tplMFA, tplTwoStep, tplEnrol} {
-		t, err := template.New(page).ParseFS(webFS, "web/templates/layout.html", "web/templates/"+page)
+		t, err := template.New(page).ParseFS(webFS, "web/templates/layout.html", "web/templates/mfa_parts.html", "web/templates/"+page)
 		if err != nil {
 			return nil, fmt.Errorf("authn: page %s: %w", page, err)
 		}

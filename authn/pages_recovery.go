@@ -1,9 +1,7 @@
 package authn
 
 import (
-	"encoding/base64"
 	"errors"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -168,21 +166,33 @@ func (b *browser) mfaPage(c echo.Context, status int, d pageData) error {
 	return b.render(c, status, tplMFA, d)
 }
 
-func (b *browser) signInMFA(c echo.Context) error {
+// signInStep reads the form of a step after the password (the code, the
+// second factor's set-up): its challenge token and return path, after the
+// origin and the token bound to the pre-sign-in nonce are checked. When ok
+// is false the answer has been given (err is the handler's to return).
+func (b *browser) signInStep(c echo.Context, heading string, page func(echo.Context, int, pageData) error) (d pageData, f url.Values, ok bool, err error) {
 	r := c.Request()
 	if err := parseForm(c); err != nil {
-		return b.message(c, http.StatusRequestEntityTooLarge, "Two-step sign-in", "The form was too large.")
+		return d, nil, false, b.message(c, http.StatusRequestEntityTooLarge, heading, "The form was too large.")
 	}
-	f := r.PostForm
-	d := pageData{Next: SafeNext(f.Get("next")), Token: f.Get("mfa_token")}
+	f = r.PostForm
+	d = pageData{Next: SafeNext(f.Get("next")), Token: f.Get("mfa_token")}
 	if !sameOrigin(r) {
-		return b.csrfRefused(c, "CSRF_ORIGIN_MISMATCH")
+		return d, f, false, b.csrfRefused(c, "CSRF_ORIGIN_MISMATCH")
 	}
 	if ck, err := r.Cookie(b.signInCookieName()); err != nil || !b.csrf.validSignIn(ck.Value, f.Get(CSRFFormField)) {
 		d.Error = msgFormExpired
-		return b.mfaPage(c, http.StatusForbidden, d)
+		return d, f, false, page(c, http.StatusForbidden, d)
 	}
-	res, err := b.h.svc.VerifyMFA(r.Context(), d.Token, f.Get("code"), meta(c))
+	return d, f, true, nil
+}
+
+func (b *browser) signInMFA(c echo.Context) error {
+	d, f, ok, err := b.signInStep(c, "Two-step sign-in", b.mfaPage)
+	if !ok {
+		return err
+	}
+	res, err := b.h.svc.VerifyMFA(c.Request().Context(), d.Token, f.Get("code"), meta(c))
 	switch {
 	case errors.Is(err, ErrMFABadCode):
 		d.Error = "That code is not right, or was used already."
@@ -205,20 +215,11 @@ func (b *browser) enrolPage(c echo.Context, status int, d pageData) error {
 }
 
 func (b *browser) signInEnrol(c echo.Context) error {
-	r := c.Request()
-	if err := parseForm(c); err != nil {
-		return b.message(c, http.StatusRequestEntityTooLarge, "Set up two-step sign-in", "The form was too large.")
+	d, f, ok, err := b.signInStep(c, "Set up two-step sign-in", b.enrolPage)
+	if !ok {
+		return err
 	}
-	f := r.PostForm
-	d := pageData{Next: SafeNext(f.Get("next")), Token: f.Get("mfa_token")}
-	if !sameOrigin(r) {
-		return b.csrfRefused(c, "CSRF_ORIGIN_MISMATCH")
-	}
-	if ck, err := r.Cookie(b.signInCookieName()); err != nil || !b.csrf.validSignIn(ck.Value, f.Get(CSRFFormField)) {
-		d.Error = msgFormExpired
-		return b.enrolPage(c, http.StatusForbidden, d)
-	}
-	ctx := r.Context()
+	ctx := c.Request().Context()
 	p, err := b.h.svc.EnrolmentPrincipal(ctx, d.Token)
 	switch {
 	case errors.Is(err, ErrMFABadChallenge):
@@ -232,8 +233,7 @@ func (b *browser) signInEnrol(c echo.Context) error {
 		if err != nil {
 			return b.failure(c, err)
 		}
-		d.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(en.QRPNG))
-		d.Secret = en.Secret
+		d.QR, d.Secret = qrDataURI(en.QRPNG), en.Secret
 	case "confirm":
 		codes, err := b.h.svc.ConfirmMFA(ctx, p, f.Get("code"), meta(c))
 		switch {
