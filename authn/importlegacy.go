@@ -288,7 +288,7 @@ func (run *importRun) create(ctx context.Context, lu LegacyUser, role Role) (Imp
 		return ImportRow{}, storeErr(err)
 	}
 	row.UserID = u.ID
-	if err := run.remember(ctx, u.ID, lu); err != nil {
+	if err := run.remember(ctx, u.ID, lu, nil); err != nil {
 		return ImportRow{}, err
 	}
 	return row, s.record(ctx, run.meta, actionUserImported, u.ID, map[string]any{
@@ -320,38 +320,36 @@ func (run *importRun) update(ctx context.Context, lu LegacyUser, role Role, u Us
 	}
 	var upd UserUpdate
 	var fields, kept, notes []string
-	// legacyChanged reports whether the legacy app changed a field since the
-	// last import (always, without a snapshot: the legacy table's word goes).
-	legacyChanged := func(then, now string) bool { return prev == nil || then != now }
-	if email := emailAsStored(lu.Email); email != u.Email {
-		if legacyChanged(prevField(prev, func(p *legacySnapshot) string { return p.Email }), email) {
-			upd.Email, fields = &email, append(fields, "email")
-		} else {
-			kept = append(kept, "email")
-		}
+	var then legacySnapshot
+	if prev != nil {
+		then = *prev
 	}
-	if lu.FirstName != u.FirstName {
-		if legacyChanged(prevField(prev, func(p *legacySnapshot) string { return p.FirstName }), lu.FirstName) {
-			upd.FirstName, fields = &lu.FirstName, append(fields, "first_name")
-		} else {
-			kept = append(kept, "first_name")
+	// fromLegacy decides a field whose legacy value differs from Portero's:
+	// applied when the legacy app changed it since the last import (always,
+	// without a snapshot: the legacy table's word goes), else kept. The
+	// report names it column for an update, word for what was kept.
+	fromLegacy := func(column, word, was, is string) bool {
+		if prev == nil || was != is {
+			fields = append(fields, column)
+			return true
 		}
+		kept = append(kept, word)
+		return false
 	}
-	if lu.LastName != u.LastName {
-		if legacyChanged(prevField(prev, func(p *legacySnapshot) string { return p.LastName }), lu.LastName) {
-			upd.LastName, fields = &lu.LastName, append(fields, "last_name")
-		} else {
-			kept = append(kept, "last_name")
-		}
+	if email := emailAsStored(lu.Email); email != u.Email && fromLegacy("email", "email", then.Email, email) {
+		upd.Email = &email
 	}
-	if role.ID != u.RoleID {
-		// Compared as the legacy row wrote it, not as resolved: renaming the
-		// role in Portero, or another --default-role, is no legacy change.
-		if legacyChanged(prevField(prev, func(p *legacySnapshot) string { return p.Role }), strings.TrimSpace(lu.Role)) {
-			upd.RoleID, fields = &role.ID, append(fields, "role_id")
-		} else {
-			kept = append(kept, "role")
-		}
+	if lu.FirstName != u.FirstName && fromLegacy("first_name", "first_name", then.FirstName, lu.FirstName) {
+		upd.FirstName = &lu.FirstName
+	}
+	if lu.LastName != u.LastName && fromLegacy("last_name", "last_name", then.LastName, lu.LastName) {
+		upd.LastName = &lu.LastName
+	}
+	// The role is compared as the legacy row wrote it, not as resolved:
+	// renaming the role in Portero, or another --default-role, is no legacy
+	// change.
+	if role.ID != u.RoleID && fromLegacy("role_id", "role", then.Role, strings.TrimSpace(lu.Role)) {
+		upd.RoleID = &role.ID
 	}
 	if lu.Active != u.IsActive {
 		changed := prev == nil || prev.Active != lu.Active
@@ -388,7 +386,7 @@ func (run *importRun) update(ctx context.Context, lu LegacyUser, role Role, u Us
 	note := strings.Join(notes, "; ")
 	if len(fields) == 0 {
 		if !run.opts.DryRun {
-			if err := run.remember(ctx, u.ID, lu); err != nil {
+			if err := run.remember(ctx, u.ID, lu, prev); err != nil {
 				return ImportRow{}, err
 			}
 		}
@@ -422,7 +420,7 @@ func (run *importRun) update(ctx context.Context, lu LegacyUser, role Role, u Us
 	if err := run.refreshSessions(ctx, u, after, newHash != ""); err != nil {
 		return ImportRow{}, err
 	}
-	if err := run.remember(ctx, u.ID, lu); err != nil {
+	if err := run.remember(ctx, u.ID, lu, prev); err != nil {
 		return ImportRow{}, err
 	}
 	return row, s.record(ctx, run.meta, audit.ActionUserUpdated, u.ID, map[string]any{
@@ -440,13 +438,6 @@ type legacySnapshot struct {
 	Role      string `json:"role"` // as the row wrote it (a name, an id, or empty)
 	Active    bool   `json:"active"`
 	Hash      string `json:"hash_sha256"`
-}
-
-func prevField(p *legacySnapshot, f func(*legacySnapshot) string) string {
-	if p == nil {
-		return ""
-	}
-	return f(p)
 }
 
 func hashFingerprint(hash string) string {
@@ -475,14 +466,20 @@ func (run *importRun) previous(ctx context.Context, userID string) (*legacySnaps
 	return &p, nil
 }
 
-// remember stores what the legacy row says now, for the next import.
-func (run *importRun) remember(ctx context.Context, userID string, lu LegacyUser) error {
+// remember stores what the legacy row says now, for the next import,
+// unless the stored snapshot (prev) says the same already: an import of an
+// unchanged table writes nothing.
+func (run *importRun) remember(ctx context.Context, userID string, lu LegacyUser, prev *legacySnapshot) error {
 	st, ok := run.s.users.(legacyImportStates)
 	if !ok {
 		return nil
 	}
-	b, err := json.Marshal(legacySnapshot{Email: emailAsStored(lu.Email), FirstName: lu.FirstName, LastName: lu.LastName,
-		Role: strings.TrimSpace(lu.Role), Active: lu.Active, Hash: hashFingerprint(lu.HashedPassword)})
+	now := legacySnapshot{Email: emailAsStored(lu.Email), FirstName: lu.FirstName, LastName: lu.LastName,
+		Role: strings.TrimSpace(lu.Role), Active: lu.Active, Hash: hashFingerprint(lu.HashedPassword)}
+	if prev != nil && *prev == now {
+		return nil
+	}
+	b, err := json.Marshal(now)
 	if err != nil {
 		return err
 	}
