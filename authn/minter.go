@@ -37,8 +37,7 @@ type mintedAssertion struct {
 
 // states reports whether the assertion says exactly what id says.
 func (c mintedAssertion) states(id proxy.Identity) bool {
-	sameLegacy := (c.legacyID == nil) == (id.LegacyID == nil) && (c.legacyID == nil || *c.legacyID == *id.LegacyID)
-	return c.email == id.Email && slices.Equal(c.roles, id.Roles) && sameLegacy
+	return c.email == id.Email && slices.Equal(c.roles, id.Roles) && equalInt64Ptr(c.legacyID, id.LegacyID)
 }
 
 // maxCachedAssertions bounds the reuse cache; it is simply emptied when full.
