@@ -283,20 +283,13 @@ func TestE2EBcryptUpgradeWithSecondFactor(t *testing.T) {
 		if err := a.users.SetPassword(ctx, u.ID, string(h)); err != nil {
 			t.Fatal(err)
 		}
-		hashOf := func() string {
-			got, err := a.users.UserByID(ctx, u.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return got.HashedPassword
-		}
 		wantDetail(t, a.do(t, loginReq(u.Email, "Wrong-Pass-99!", a.ip())), http.StatusBadRequest, "LOGIN_BAD_CREDENTIALS")
-		if hashOf() != string(h) {
+		if a.storedHash(t, u.ID) != string(h) {
 			t.Fatal("a wrong password changed the stored hash")
 		}
 		a.clock.Advance(30 * time.Second)
 		tok := a.challenge(t, u, "/auth/login")
-		if got := hashOf(); !strings.HasPrefix(got, "$argon2id$") {
+		if got := a.storedHash(t, u.ID); !strings.HasPrefix(got, "$argon2id$") {
 			t.Fatalf("stored hash after the password step %.12q…, want $argon2id$", got)
 		}
 		if r := a.do(t, mfaVerify("/auth/mfa/verify", tok, a.code(t, secret))); r.status != http.StatusOK {

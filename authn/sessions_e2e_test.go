@@ -395,6 +395,16 @@ func sessionID(t testing.TB, a *e2eApp, c creds) string {
 	return ""
 }
 
+// storedHash is the password hash the user store holds for id.
+func (a *e2eApp) storedHash(t testing.TB, id string) string {
+	t.Helper()
+	u, err := a.users.UserByID(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.HashedPassword
+}
+
 // TestE2EBcryptUpgrade: a legacy bcrypt hash verifies, and the login that
 // verifies it stores an argon2id hash in its place.
 func TestE2EBcryptUpgrade(t *testing.T) {
@@ -414,20 +424,13 @@ func TestE2EBcryptUpgrade(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				hashOf := func() string {
-					got, err := a.users.UserByID(ctx, u.ID)
-					if err != nil {
-						t.Fatal(err)
-					}
-					return got.HashedPassword
-				}
 
 				wantDetail(t, a.do(t, loginReq(u.Email, "legacy-pasS", a.ip())), http.StatusBadRequest, "LOGIN_BAD_CREDENTIALS")
-				if hashOf() != stored {
+				if a.storedHash(t, u.ID) != stored {
 					t.Fatal("a failed login changed the stored hash")
 				}
 				a.login(t, u.Email, legacyPassword)
-				if got := hashOf(); !strings.HasPrefix(got, "$argon2id$") {
+				if got := a.storedHash(t, u.ID); !strings.HasPrefix(got, "$argon2id$") {
 					t.Fatalf("stored hash after login %.12q…, want $argon2id$", got)
 				}
 				a.login(t, u.Email, legacyPassword) // the new hash verifies
