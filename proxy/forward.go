@@ -77,9 +77,14 @@ func NewForwarder(opts ForwarderOptions, strip *HeaderStripper, log *zap.Logger,
 		*name = textproto.CanonicalMIMEHeaderKey(*name)
 	}
 	f := &Forwarder{opts: opts, upstream: u, hostMode: opts.HostMode, strip: strip, log: log, onError: onError}
+	dialer := &net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}
+	var rt http.RoundTripper = newTransport(opts, dialer)
+	if u.Scheme == "http" {
+		rt = newDirectTransport(opts, dialer.DialContext, rt)
+	}
 	f.rp = &httputil.ReverseProxy{
 		Rewrite:      f.rewrite,
-		Transport:    &timedTransport{rt: newTransport(opts)},
+		Transport:    &timedTransport{rt: rt},
 		ErrorHandler: f.handleError,
 		ErrorLog:     zap.NewStdLog(log.With(zap.String("component", "reverseproxy"))),
 		BufferPool:   newBufferPool(),
@@ -87,11 +92,16 @@ func NewForwarder(opts ForwarderOptions, strip *HeaderStripper, log *zap.Logger,
 	return f, nil
 }
 
-func newTransport(opts ForwarderOptions) *http.Transport {
-	dialer := &net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}
+// Transport limits, for both transports.
+const (
+	defaultMaxIdleConns    = 512
+	maxResponseHeaderBytes = 1 << 20
+)
+
+func newTransport(opts ForwarderOptions, dialer *net.Dialer) *http.Transport {
 	maxIdle := opts.MaxIdleConns
 	if maxIdle <= 0 {
-		maxIdle = 512
+		maxIdle = defaultMaxIdleConns
 	}
 	return &http.Transport{
 		Proxy:                  nil, // never HTTP_PROXY from the environment
@@ -102,7 +112,7 @@ func newTransport(opts ForwarderOptions) *http.Transport {
 		MaxIdleConnsPerHost:    maxIdle,
 		TLSHandshakeTimeout:    opts.DialTimeout,
 		ExpectContinueTimeout:  time.Second,
-		MaxResponseHeaderBytes: 1 << 20,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 		// The upstream sees what the client sent; letting the transport add
 		// gzip would change the body the client receives.
 		DisableCompression: true,

@@ -1,0 +1,378 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// rawUpstream serves each accepted connection with handle, for upstreams
+// that misbehave in ways net/http will not.
+func rawUpstream(t *testing.T, handle func(n int, conn net.Conn)) (string, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var accepted atomic.Int32
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := int(accepted.Add(1))
+			go func() {
+				defer conn.Close()
+				handle(n, conn)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String(), &accepted
+}
+
+// readRequests reads the requests of one connection, calling answer for
+// each, until the client closes it or answer returns false.
+func readRequests(conn net.Conn, answer func(i int, r *http.Request) bool) {
+	br := bufio.NewReader(conn)
+	for i := 0; ; i++ {
+		r, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		if !answer(i, r) {
+			return
+		}
+	}
+}
+
+func getBody(t *testing.T, client *http.Client, url string) (int, string) {
+	t.Helper()
+	res, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, string(b)
+}
+
+func TestDirectTransportKeepsOneConnectionAlive(t *testing.T) {
+	t.Parallel()
+	var dialled atomic.Int32
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		case "/not-modified":
+			w.WriteHeader(http.StatusNotModified)
+		case "/chunked":
+			_, _ = io.WriteString(w, "part one ")
+			http.NewResponseController(w).Flush()
+			_, _ = io.WriteString(w, "part two")
+		default:
+			_, _ = io.WriteString(w, "hello")
+		}
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dialled.Add(1)
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	gw, _ := newGateway(t, up.URL, gatewayOpts{})
+
+	for i := range 30 {
+		path := []string{"/hello", "/empty", "/not-modified", "/chunked"}[i%4]
+		method := http.MethodGet
+		if i%5 == 4 {
+			method = http.MethodHead
+		}
+		req, _ := http.NewRequest(method, gw.URL+path, nil)
+		res, err := gw.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		want := map[string]string{"/hello": "hello", "/chunked": "part one part two"}[path]
+		if method == http.MethodHead {
+			want = ""
+		}
+		if string(body) != want {
+			t.Fatalf("%s %s: body %q, want %q", method, path, body, want)
+		}
+	}
+	if n := dialled.Load(); n != 1 {
+		t.Errorf("30 requests one after another opened %d upstream connections, want 1", n)
+	}
+}
+
+// An upstream's keep-alive timeout can close a pooled connection just as a
+// request is sent on it. The request is bodiless and idempotent, so it is
+// sent again on a new connection instead of failing.
+func TestDirectTransportResendsWhenAPooledConnectionDies(t *testing.T) {
+	t.Parallel()
+	upURL, accepted := rawUpstream(t, func(_ int, conn net.Conn) {
+		readRequests(conn, func(i int, r *http.Request) bool {
+			if i == 1 {
+				return false // reads the second request, then hangs up without a word
+			}
+			_, _ = fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.URL.Path), r.URL.Path)
+			return true
+		})
+	})
+	gw, _ := newGateway(t, upURL, gatewayOpts{})
+	for _, path := range []string{"/first", "/second", "/third"} {
+		if status, body := getBody(t, gw.Client(), gw.URL+path); status != 200 || body != path {
+			t.Fatalf("GET %s: %d %q", path, status, body)
+		}
+	}
+	// Each connection answers once and dies under the next request, which
+	// goes again on a new one.
+	if n := accepted.Load(); n != 3 {
+		t.Errorf("upstream accepted %d connections, want 3", n)
+	}
+
+	// A new connection that dies is the upstream failing, not a retry.
+	deadURL, _ := rawUpstream(t, func(_ int, conn net.Conn) {
+		readRequests(conn, func(int, *http.Request) bool { return false })
+	})
+	dead, _ := newGateway(t, deadURL, gatewayOpts{})
+	if status, _ := getBody(t, dead.Client(), dead.URL+"/x"); status != http.StatusBadGateway {
+		t.Errorf("upstream that hangs up on a new connection: %d, want 502", status)
+	}
+}
+
+// The attack: an upstream (or something between) writes more than the
+// response it declared. Those bytes must never be read as the answer to
+// the next client's request on the same pooled connection.
+func TestDirectTransportNeverHandsOnUnaskedBytes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration // before the extra bytes follow the response
+	}{
+		{"in the same write", 0},
+		{"after the response was read", 50 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			const forged = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged"
+			upURL, _ := rawUpstream(t, func(_ int, conn net.Conn) {
+				readRequests(conn, func(_ int, r *http.Request) bool {
+					answer := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.URL.Path), r.URL.Path)
+					if tc.delay == 0 {
+						_, _ = io.WriteString(conn, answer+forged)
+						return true
+					}
+					_, _ = io.WriteString(conn, answer)
+					time.Sleep(tc.delay)
+					_, _ = io.WriteString(conn, forged)
+					return true
+				})
+			})
+			gw, _ := newGateway(t, upURL, gatewayOpts{})
+			for _, path := range []string{"/alice", "/bob", "/carol"} {
+				status, body := getBody(t, gw.Client(), gw.URL+path)
+				if status != 200 || body != path {
+					t.Fatalf("GET %s answered %d %q", path, status, body)
+				}
+				time.Sleep(2 * tc.delay)
+			}
+		})
+	}
+}
+
+func TestDirectTransportRefusesWhatAProxyMustNotPassOn(t *testing.T) {
+	t.Parallel()
+	huge := "X-Big: " + strings.Repeat("a", maxResponseHeaderBytes) + "\r\n"
+	for _, tc := range []struct{ name, answer string }{
+		{"oversized headers", "HTTP/1.1 200 OK\r\n" + huge + "Content-Length: 0\r\n\r\n"},
+		{"endless 1xx", strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n", maxInformational+1) + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"},
+		{"unasked protocol switch", "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: evil\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			upURL, _ := rawUpstream(t, func(_ int, conn net.Conn) {
+				readRequests(conn, func(int, *http.Request) bool {
+					_, _ = io.WriteString(conn, tc.answer)
+					return false
+				})
+			})
+			gw, _ := newGateway(t, upURL, gatewayOpts{})
+			if status, _ := getBody(t, gw.Client(), gw.URL+"/x"); status != http.StatusBadGateway {
+				t.Errorf("status %d, want 502", status)
+			}
+		})
+	}
+}
+
+func TestDirectTransportPassesEarlyHints(t *testing.T) {
+	t.Parallel()
+	upURL, _ := rawUpstream(t, func(_ int, conn net.Conn) {
+		readRequests(conn, func(int, *http.Request) bool {
+			_, _ = io.WriteString(conn, "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"+
+				"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			return true
+		})
+	})
+	gw, _ := newGateway(t, upURL, gatewayOpts{})
+	var hints []string
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		hints = append(hints, fmt.Sprintf("%d %s", code, h.Get("Link")))
+		return nil
+	}}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, gw.URL+"/", nil)
+	res, err := gw.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(body) != "ok" || len(hints) != 1 || hints[0] != "103 </style.css>; rel=preload" {
+		t.Errorf("body %q, 1xx seen by the client %q", body, hints)
+	}
+}
+
+// A client that leaves, before the answer or in the middle of it, takes
+// its upstream connection with it: the upstream sees it close at once.
+func TestDirectTransportLetsGoWhenTheClientLeaves(t *testing.T) {
+	t.Parallel()
+	for _, stage := range []string{"waiting for headers", "mid-body"} {
+		t.Run(stage, func(t *testing.T) {
+			t.Parallel()
+			upstreamSawClose := make(chan struct{})
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if stage == "mid-body" {
+					_, _ = io.WriteString(w, "data: one\n\n")
+					http.NewResponseController(w).Flush()
+				}
+				select {
+				case <-r.Context().Done():
+					close(upstreamSawClose)
+				case <-time.After(10 * time.Second):
+				}
+			}))
+			t.Cleanup(up.Close)
+			gw, _ := newGateway(t, up.URL, gatewayOpts{timeout: 20 * time.Second})
+			ctx, cancel := context.WithCancel(context.Background())
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, gw.URL+"/", nil)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				res, err := gw.Client().Do(req)
+				if err == nil {
+					_, _ = res.Body.Read(make([]byte, 64))
+					cancel()
+					_, _ = io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+				}
+			}()
+			if stage == "waiting for headers" {
+				time.Sleep(100 * time.Millisecond)
+				cancel()
+			}
+			select {
+			case <-upstreamSawClose:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the upstream connection outlived the client")
+			}
+			<-done
+		})
+	}
+}
+
+func TestDirectTransportClosesIdleConnections(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	states := map[http.ConnState]int{}
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		mu.Lock()
+		states[s]++
+		mu.Unlock()
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	u, _ := url.Parse(up.URL)
+	d := &net.Dialer{}
+	tr := newDirectTransport(ForwarderOptions{Upstream: u, IdleConnTimeout: 100 * time.Millisecond}, d.DialContext, http.DefaultTransport)
+	client := &http.Client{Transport: tr}
+	if status, _ := getBody(t, client, up.URL+"/"); status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		mu.Lock()
+		closed := states[http.StateClosed]
+		mu.Unlock()
+		if closed == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an idle upstream connection was not closed after its idle timeout")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestDirectTransportTakesOnlyReplayableBodilessRequests(t *testing.T) {
+	t.Parallel()
+	u, _ := url.Parse("http://upstream.test:8080")
+	tr := newDirectTransport(ForwarderOptions{Upstream: u}, nil, nil)
+	req := func(method, target string, edit func(*http.Request)) *http.Request {
+		r, _ := http.NewRequest(method, target, nil)
+		if edit != nil {
+			edit(r)
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name   string
+		r      *http.Request
+		direct bool
+	}{
+		{"GET", req("GET", "http://upstream.test:8080/a", nil), true},
+		{"HEAD", req("HEAD", "http://upstream.test:8080/a", nil), true},
+		{"OPTIONS", req("OPTIONS", "http://upstream.test:8080/a", nil), true},
+		{"DELETE", req("DELETE", "http://upstream.test:8080/a", nil), false},
+		{"POST without body", req("POST", "http://upstream.test:8080/a", nil), false},
+		{"GET with a body", req("GET", "http://upstream.test:8080/a", func(r *http.Request) {
+			r.Body, r.ContentLength = io.NopCloser(strings.NewReader("x")), 1
+		}), false},
+		{"GET with a body of unknown length", req("GET", "http://upstream.test:8080/a", func(r *http.Request) {
+			r.Body, r.ContentLength = io.NopCloser(strings.NewReader("x")), -1
+		}), false},
+		{"upgrade", req("GET", "http://upstream.test:8080/ws", func(r *http.Request) {
+			r.Header.Set("Connection", "Upgrade")
+			r.Header.Set("Upgrade", "websocket")
+		}), false},
+		{"expect", req("GET", "http://upstream.test:8080/a", func(r *http.Request) { r.Header.Set("Expect", "100-continue") }), false},
+		{"another host", req("GET", "http://elsewhere.test:8080/a", nil), false},
+		{"https", req("GET", "https://upstream.test:8080/a", nil), false},
+	} {
+		if got := tr.direct(tc.r); got != tc.direct {
+			t.Errorf("%s: direct = %v, want %v", tc.name, got, tc.direct)
+		}
+	}
+}
