@@ -234,7 +234,7 @@ func newLogger(c configs.Log, w io.Writer) (*zap.Logger, error) {
 		return nil, fmt.Errorf("log.level: %w", err)
 	}
 	encCfg := zap.NewProductionEncoderConfig()
-	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	encCfg.EncodeTime = isoTimeEncoder()
 	encCfg.EncodeDuration = zapcore.MillisDurationEncoder
 	var enc zapcore.Encoder
 	if c.Format == "console" {
