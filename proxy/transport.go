@@ -142,9 +142,6 @@ func (t *directTransport) exchange(ctx context.Context, r *http.Request, pc *dir
 		return fail(err, true)
 	}
 
-	if t.responseTimeout > 0 {
-		_ = pc.conn.SetReadDeadline(time.Now().Add(t.responseTimeout))
-	}
 	pc.lr.N = t.maxHeaderBytes
 	var res *http.Response
 	for informational := 0; ; informational++ {
@@ -172,7 +169,10 @@ func (t *directTransport) exchange(ctx context.Context, r *http.Request, pc *dir
 		return fail(errors.New("upstream switched protocols unasked"), false)
 	}
 	pc.lr.N = math.MaxInt64
-	if t.responseTimeout > 0 {
+	// The body may take as long as it takes. A body already in the
+	// buffer needs nothing more from the connection, and the next exchange
+	// sets a deadline of its own before anything reads: one call saved.
+	if t.responseTimeout > 0 && !(res.ContentLength >= 0 && int64(pc.br.Buffered()) >= res.ContentLength) {
 		_ = pc.conn.SetReadDeadline(time.Time{})
 	}
 
@@ -234,8 +234,15 @@ func (b *directBody) release(clean bool) {
 	_ = b.pc.conn.Close()
 }
 
-// get takes the most recently used live connection, or dials a new one.
+// get takes the most recently used live connection, or dials a new one,
+// with the response timeout set as its read deadline (it runs from before
+// the request is written: a bodiless request's write takes no time).
 func (t *directTransport) get(ctx context.Context) (pc *directConn, reused bool, err error) {
+	now := time.Now()
+	var deadline time.Time
+	if t.responseTimeout > 0 {
+		deadline = now.Add(t.responseTimeout)
+	}
 	for {
 		t.mu.Lock()
 		n := len(t.idle)
@@ -249,8 +256,10 @@ func (t *directTransport) get(ctx context.Context) (pc *directConn, reused bool,
 		t.mu.Unlock()
 		// A connection the upstream closed, or wrote to unasked, while it
 		// sat in the pool must not carry a request: its next response
-		// would be someone else's bytes.
-		if (t.idleTimeout <= 0 || time.Since(pc.idleSince) < t.idleTimeout) && idleConnClean(pc.raw) {
+		// would be someone else's bytes. The deadline goes first: one left
+		// from an earlier exchange may have passed, failing the peek.
+		if (t.idleTimeout <= 0 || now.Sub(pc.idleSince) < t.idleTimeout) &&
+			(deadline.IsZero() || pc.conn.SetReadDeadline(deadline) == nil) && idleConnClean(pc.raw) {
 			pc.br = bufReaders.Get().(*bufio.Reader)
 			pc.br.Reset(&pc.lr)
 			return pc, true, nil
@@ -260,6 +269,9 @@ func (t *directTransport) get(ctx context.Context) (pc *directConn, reused bool,
 	conn, err := t.dial(ctx, "tcp", t.addr)
 	if err != nil {
 		return nil, false, err
+	}
+	if t.responseTimeout > 0 {
+		_ = conn.SetReadDeadline(time.Now().Add(t.responseTimeout))
 	}
 	pc = &directConn{conn: conn}
 	if sc, ok := conn.(syscall.Conn); ok {

@@ -125,6 +125,34 @@ func TestDirectTransportKeepsOneConnectionAlive(t *testing.T) {
 	}
 }
 
+// A small answer leaves the response deadline set on its connection (the
+// body is already read); the next exchange must replace it before using
+// the connection, however long it sat idle.
+func TestDirectTransportReusesAConnectionPastAnOldDeadline(t *testing.T) {
+	t.Parallel()
+	var dialled atomic.Int32
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dialled.Add(1)
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	gw, _ := newGateway(t, up.URL, gatewayOpts{timeout: 50 * time.Millisecond})
+	for range 3 {
+		if status, body := getBody(t, gw.Client(), gw.URL+"/"); status != 200 || body != "ok" {
+			t.Fatalf("%d %q", status, body)
+		}
+		time.Sleep(120 * time.Millisecond)
+	}
+	if n := dialled.Load(); n != 1 {
+		t.Errorf("%d upstream connections for three requests, want 1", n)
+	}
+}
+
 // An upstream's keep-alive timeout can close a pooled connection just as a
 // request is sent on it. The request is bodiless and idempotent, so it is
 // sent again on a new connection instead of failing.
