@@ -13,7 +13,6 @@ import (
 	"net/textproto"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -45,7 +44,7 @@ type directTransport struct {
 // the reader may take from the connection while response headers are read.
 type directConn struct {
 	conn      net.Conn
-	raw       syscall.RawConn // for the liveness peek; nil if the conn has none
+	peek      *livenessPeek // nil if the connection cannot be peeked at
 	lr        io.LimitedReader
 	br        *bufio.Reader
 	idleSince time.Time
@@ -259,7 +258,7 @@ func (t *directTransport) get(ctx context.Context) (pc *directConn, reused bool,
 		// would be someone else's bytes. The deadline goes first: one left
 		// from an earlier exchange may have passed, failing the peek.
 		if (t.idleTimeout <= 0 || now.Sub(pc.idleSince) < t.idleTimeout) &&
-			(deadline.IsZero() || pc.conn.SetReadDeadline(deadline) == nil) && idleConnClean(pc.raw) {
+			(deadline.IsZero() || pc.conn.SetReadDeadline(deadline) == nil) && pc.peek.idleConnClean() {
 			pc.br = bufReaders.Get().(*bufio.Reader)
 			pc.br.Reset(&pc.lr)
 			return pc, true, nil
@@ -274,9 +273,7 @@ func (t *directTransport) get(ctx context.Context) (pc *directConn, reused bool,
 		_ = conn.SetReadDeadline(time.Now().Add(t.responseTimeout))
 	}
 	pc = &directConn{conn: conn}
-	if sc, ok := conn.(syscall.Conn); ok {
-		pc.raw, _ = sc.SyscallConn()
-	}
+	pc.peek = newLivenessPeek(conn)
 	pc.lr.R = conn
 	pc.br = bufReaders.Get().(*bufio.Reader)
 	pc.br.Reset(&pc.lr)

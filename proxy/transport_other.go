@@ -2,7 +2,11 @@
 
 package proxy
 
-import "syscall"
+import "net"
 
-// idleConnClean cannot peek here; a dead pooled connection is retried.
-func idleConnClean(syscall.RawConn) bool { return true }
+// livenessPeek cannot peek here; a dead pooled connection is retried.
+type livenessPeek struct{}
+
+func newLivenessPeek(net.Conn) *livenessPeek { return nil }
+
+func (*livenessPeek) idleConnClean() bool { return true }

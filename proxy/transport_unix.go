@@ -2,21 +2,49 @@
 
 package proxy
 
-import "syscall"
+import (
+	"net"
+	"syscall"
+)
 
-// idleConnClean reports whether a pooled connection is still open with
-// nothing unread: one non-blocking peek, no deadline to arm. A connection
+// livenessPeek tells whether a pooled connection is still open with
+// nothing unread: one non-blocking MSG_PEEK, no deadline to arm. Its
+// callback and buffer are made once per connection, so a check allocates
+// nothing.
+type livenessPeek struct {
+	raw   syscall.RawConn
+	fn    func(fd uintptr) bool
+	buf   [1]byte
+	clean bool
+}
+
+// newLivenessPeek returns nil for a connection that cannot be peeked at.
+func newLivenessPeek(c net.Conn) *livenessPeek {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	p := &livenessPeek{raw: raw}
+	p.fn = p.peek
+	return p
+}
+
+func (p *livenessPeek) peek(fd uintptr) bool {
+	n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	p.clean = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
+	return true
+}
+
+// idleConnClean reports whether the connection may carry a request. One
 // that cannot be peeked at is taken as clean (a dead one is then retried).
-func idleConnClean(raw syscall.RawConn) bool {
-	if raw == nil {
+func (p *livenessPeek) idleConnClean() bool {
+	if p == nil {
 		return true
 	}
-	var buf [1]byte
-	clean := false
-	err := raw.Read(func(fd uintptr) bool {
-		n, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		clean = n < 0 && (rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK)
-		return true
-	})
-	return err == nil && clean
+	p.clean = false
+	return p.raw.Read(p.fn) == nil && p.clean
 }
