@@ -66,12 +66,31 @@ func (s *pgStore) Insert(ctx context.Context, events []Event) error {
 var auditColumns = []string{"event_id", "user_id", "action", "resource", "resource_id", "ip_address", "user_agent", "details", "created_at"}
 
 func (s *pgStore) copyIn(ctx context.Context, events []Event) error {
+	// pgx encodes each row before asking for the next, so one row of
+	// values serves them all, and pointers into the batch box without
+	// allocating: a row cost ten allocations, at one row per request on an
+	// audited route.
+	ids := make([]pgtype.UUID, 2*len(events))
+	row := make([]any, len(auditColumns))
 	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"audit_logs"}, auditColumns, pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
 		ev := &events[i]
-		return []any{pgtype.UUID{Bytes: ev.uid, Valid: true}, pgtype.UUID{Bytes: ev.userID, Valid: ev.UserID != ""},
-			ev.Action, strPtr(ev.Resource), strPtr(ev.ResourceID), strPtr(ev.IP), strPtr(ev.UserAgent), ev.details, ev.CreatedAt}, nil
+		id, user := &ids[2*i], &ids[2*i+1]
+		*id = pgtype.UUID{Bytes: ev.uid, Valid: true}
+		*user = pgtype.UUID{Bytes: ev.userID, Valid: ev.UserID != ""}
+		row[0], row[1], row[2] = id, user, &ev.Action
+		row[3], row[4], row[5], row[6] = nullableRef(&ev.Resource), nullableRef(&ev.ResourceID), nullableRef(&ev.IP), nullableRef(&ev.UserAgent)
+		row[7], row[8] = ev.details, &ev.CreatedAt
+		return row, nil
 	}))
 	return err
+}
+
+// nullableRef is s, or NULL for an empty string, without a copy.
+func nullableRef(s *string) any {
+	if *s == "" {
+		return nil
+	}
+	return s
 }
 
 // isDuplicateEvent reports a unique violation: some event of the batch is

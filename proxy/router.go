@@ -430,22 +430,18 @@ func (rt *Router) record(r *http.Request, route *Route, id *Identity, action str
 	if rt.audit == nil {
 		return
 	}
-	details := map[string]any{
-		"method":      r.Method,
-		"path":        truncate(requestPath(r), 1024),
-		"route":       route.Name,
-		"mode":        string(route.Mode),
-		"status":      status,
-		"duration_ms": float64(time.Since(start).Microseconds()) / 1000,
-		"request_id":  RequestID(r.Context()),
+	access := &audit.AccessDetails{
+		Method: r.Method, Path: truncate(requestPath(r), 1024), Route: route.Name, Mode: string(route.Mode),
+		Status: status, DurationMs: float64(time.Since(start).Microseconds()) / 1000,
+		RequestID: RequestID(r.Context()), Reason: reason,
 	}
-	if reason != "" {
-		details["reason"] = reason
-	}
-	maps.Copy(details, extra)
 	ev := audit.Event{
 		Action: action, Resource: "route", ResourceID: route.Name,
-		UserAgent: r.UserAgent(), Details: details,
+		UserAgent: r.UserAgent(), Access: access,
+	}
+	if extra != nil {
+		ev.Details = access.Map()
+		maps.Copy(ev.Details, extra)
 	}
 	if info := infoFrom(r.Context()); info != nil {
 		ev.IP = info.clientIPText()

@@ -64,6 +64,9 @@ type memAuditor struct {
 }
 
 func (m *memAuditor) Enqueue(ev audit.Event) error {
+	if ev.Details == nil && ev.Access != nil {
+		ev.Details = ev.Access.Map() // as stored
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.events = append(m.events, ev)
