@@ -125,6 +125,42 @@ func TestDirectTransportKeepsOneConnectionAlive(t *testing.T) {
 	}
 }
 
+// Response trailers arrive after the body, which the direct transport
+// reads itself: they must still reach the client, and the connection must
+// still be reused.
+func TestDirectTransportPassesResponseTrailers(t *testing.T) {
+	t.Parallel()
+	var dialled atomic.Int32
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Checksum")
+		_, _ = io.WriteString(w, "body")
+		http.NewResponseController(w).Flush()
+		w.Header().Set("X-Checksum", "abc123")
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dialled.Add(1)
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	gw, _ := newGateway(t, up.URL, gatewayOpts{})
+	for range 3 {
+		res, err := gw.Client().Get(gw.URL + "/t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(body) != "body" || res.Trailer.Get("X-Checksum") != "abc123" {
+			t.Fatalf("body %q, trailers %v", body, res.Trailer)
+		}
+	}
+	if n := dialled.Load(); n != 1 {
+		t.Errorf("%d upstream connections, want 1", n)
+	}
+}
+
 // A small answer leaves the response deadline set on its connection (the
 // body is already read); the next exchange must replace it before using
 // the connection, however long it sat idle.
