@@ -123,7 +123,9 @@ func (t *directTransport) exchange(ctx context.Context, r *http.Request, pc *dir
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, fmt.Errorf("%w: %w", cerr, err)
 		}
-		if reused && nothingReceived {
+		// A wait that timed out is the upstream being slow, not a dead
+		// connection: sent again it would wait as long a second time.
+		if reused && nothingReceived && !isTimeout(err) {
 			return nil, fmt.Errorf("%w: %w", errStaleConn, err)
 		}
 		return nil, err

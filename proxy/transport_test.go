@@ -125,6 +125,38 @@ func TestDirectTransportKeepsOneConnectionAlive(t *testing.T) {
 	}
 }
 
+// A slow answer on a pooled connection is a timeout (504 after the
+// configured wait), never a dead connection to try again: that would make
+// the client wait twice as long.
+func TestDirectTransportDoesNotResendWhatTimedOut(t *testing.T) {
+	t.Parallel()
+	var slowCalls atomic.Int32
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			slowCalls.Add(1)
+			select {
+			case <-time.After(3 * time.Second):
+			case <-r.Context().Done():
+			}
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(up.Close)
+	gw, _ := newGateway(t, up.URL, gatewayOpts{timeout: 300 * time.Millisecond})
+	if status, _ := getBody(t, gw.Client(), gw.URL+"/fast"); status != 200 {
+		t.Fatalf("fast: %d", status)
+	}
+	start := time.Now()
+	status, _ := getBody(t, gw.Client(), gw.URL+"/slow")
+	took := time.Since(start)
+	if status != http.StatusGatewayTimeout || took > 550*time.Millisecond {
+		t.Errorf("slow answer on a pooled connection: %d after %v, want 504 after about 300ms", status, took)
+	}
+	if n := slowCalls.Load(); n != 1 {
+		t.Errorf("the slow request reached the upstream %d times, want once", n)
+	}
+}
+
 // Response trailers arrive after the body, which the direct transport
 // reads itself: they must still reach the client, and the connection must
 // still be reused.
