@@ -79,7 +79,7 @@ func NewForwarder(opts ForwarderOptions, strip *HeaderStripper, log *zap.Logger,
 	f := &Forwarder{opts: opts, upstream: u, hostMode: opts.HostMode, strip: strip, log: log, onError: onError}
 	dialer := &net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}
 	var rt http.RoundTripper = newTransport(opts, dialer)
-	if u.Scheme == "http" {
+	if u.Scheme == "http" && canPeek {
 		rt = newDirectTransport(opts, dialer.DialContext, rt)
 	}
 	f.rp = &httputil.ReverseProxy{

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // directTransport makes the plain exchanges of a proxy (a request without
@@ -95,9 +97,16 @@ func (t *directTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if !t.direct(r) {
 		return t.fallback.RoundTrip(r)
 	}
+	if !validHeaders(r.Header) {
+		// The standard transport refuses such a request with its own
+		// error; Request.Write would send some of it mangled.
+		return t.fallback.RoundTrip(r)
+	}
 	ctx := r.Context()
 	for retried := false; ; retried = true {
-		pc, reused, err := t.get(ctx)
+		// The resend dials: the next pooled connection may have died in
+		// the same moment (an upstream closing a burst's connections).
+		pc, reused, err := t.get(ctx, retried)
 		if err != nil {
 			return nil, err
 		}
@@ -115,8 +124,11 @@ func (t *directTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // connection belongs to the response's body, which gives it back to the
 // pool once read to the end; on failure it is closed.
 func (t *directTransport) exchange(ctx context.Context, r *http.Request, pc *directConn, reused bool) (*http.Response, error) {
-	// A client that goes away aborts the exchange, headers or body.
-	stop := context.AfterFunc(ctx, func() { _ = pc.conn.SetDeadline(time.Unix(1, 0)) })
+	// A client that goes away aborts the exchange, headers or body, by
+	// closing the connection (a deadline could be cleared again by the
+	// exchange itself). A connection whose stop came too late is never
+	// pooled.
+	stop := context.AfterFunc(ctx, func() { _ = pc.conn.Close() })
 	fail := func(err error, nothingReceived bool) (*http.Response, error) {
 		stop()
 		_ = pc.conn.Close()
@@ -177,7 +189,7 @@ func (t *directTransport) exchange(ctx context.Context, r *http.Request, pc *dir
 		_ = pc.conn.SetReadDeadline(time.Time{})
 	}
 
-	body := &directBody{t: t, pc: pc, body: res.Body, stop: stop, keep: !res.Close}
+	body := &directBody{t: t, ctx: ctx, pc: pc, body: res.Body, stop: stop, keep: !res.Close}
 	if res.Body == http.NoBody {
 		body.release(true)
 		return res, nil
@@ -191,6 +203,7 @@ func (t *directTransport) exchange(ctx context.Context, r *http.Request, pc *dir
 // client that went away mid-stream must not cost a drain of the rest).
 type directBody struct {
 	t        *directTransport
+	ctx      context.Context
 	pc       *directConn
 	body     io.ReadCloser
 	stop     func() bool
@@ -212,6 +225,11 @@ func (b *directBody) Read(p []byte) (int, error) {
 		b.release(true)
 	} else if err != nil {
 		b.release(false)
+		if cerr := b.ctx.Err(); cerr != nil {
+			// As http.Transport says it: ReverseProxy logs any other
+			// error as an upstream failure.
+			return n, cerr
+		}
 	}
 	return n, err
 }
@@ -235,16 +253,17 @@ func (b *directBody) release(clean bool) {
 	_ = b.pc.conn.Close()
 }
 
-// get takes the most recently used live connection, or dials a new one,
+// get takes the most recently used live connection, or dials a new one
+// (always, when dial is set),
 // with the response timeout set as its read deadline (it runs from before
 // the request is written: a bodiless request's write takes no time).
-func (t *directTransport) get(ctx context.Context) (pc *directConn, reused bool, err error) {
+func (t *directTransport) get(ctx context.Context, dial bool) (pc *directConn, reused bool, err error) {
 	now := time.Now()
 	var deadline time.Time
 	if t.responseTimeout > 0 {
 		deadline = now.Add(t.responseTimeout)
 	}
-	for {
+	for !dial {
 		t.mu.Lock()
 		n := len(t.idle)
 		if n == 0 {
@@ -316,7 +335,9 @@ func (t *directTransport) sweep() {
 		i++
 	}
 	expired := append([]*directConn(nil), t.idle[:i]...)
-	t.idle = append(t.idle[:0], t.idle[i:]...)
+	kept := copy(t.idle, t.idle[i:])
+	clear(t.idle[kept:])
+	t.idle = t.idle[:kept]
 	again := len(t.idle) > 0
 	t.sweeping = again
 	t.mu.Unlock()
@@ -340,6 +361,21 @@ func (t *directTransport) CloseIdleConnections() {
 	if c, ok := t.fallback.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
+}
+
+// validHeaders applies http.Transport's check of header names and values.
+func validHeaders(h http.Header) bool {
+	for name, values := range h {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return false
+		}
+		for _, v := range values {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 var (

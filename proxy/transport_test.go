@@ -16,6 +16,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // rawUpstream serves each accepted connection with handle, for upstreams
@@ -257,17 +260,98 @@ func TestDirectTransportResendsWhenAPooledConnectionDies(t *testing.T) {
 	}
 }
 
+// The upstream's keep-alive timeout can close all of a burst's pooled
+// connections at once: the resend must not take the next dead one.
+func TestDirectTransportResendsOnANewConnection(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	upURL, accepted := rawUpstream(t, func(_ int, conn net.Conn) {
+		readRequests(conn, func(i int, r *http.Request) bool {
+			if i == 1 {
+				return false // dies under its second request
+			}
+			if r.URL.Path == "/burst" {
+				<-release // keeps both burst requests in flight: two connections
+			}
+			_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			return true
+		})
+	})
+	gw, _ := newGateway(t, upURL, gatewayOpts{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if status, _ := getBody(t, gw.Client(), gw.URL+"/burst"); status != 200 {
+				t.Errorf("burst: %d", status)
+			}
+		})
+	}
+	for accepted.Load() < 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if status, body := getBody(t, gw.Client(), gw.URL+"/after"); status != 200 || body != "ok" {
+		t.Errorf("after the burst, with both pooled connections dead: %d %q, want 200", status, body)
+	}
+}
+
+// Answers that end their connection (HTTP/1.0 without keep-alive,
+// Connection: close, a body that ends at close) leave nothing to reuse.
+func TestDirectTransportReusesNoConnectionThatEnds(t *testing.T) {
+	t.Parallel()
+	for _, answer := range []string{
+		"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+	} {
+		upURL, accepted := rawUpstream(t, func(_ int, conn net.Conn) {
+			readRequests(conn, func(int, *http.Request) bool {
+				_, _ = io.WriteString(conn, answer)
+				return true // keeps reading: a reused connection would be answered
+			})
+		})
+		gw, _ := newGateway(t, upURL, gatewayOpts{})
+		for range 3 {
+			if status, body := getBody(t, gw.Client(), gw.URL+"/x"); status != 200 || body != "ok" {
+				t.Fatalf("%q: %d %q", answer, status, body)
+			}
+		}
+		if n := accepted.Load(); n != 3 {
+			t.Errorf("%q: %d connections for three requests, want 3", answer, n)
+		}
+	}
+	// A body that ends when the connection does.
+	upURL, accepted := rawUpstream(t, func(_ int, conn net.Conn) {
+		readRequests(conn, func(int, *http.Request) bool {
+			_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\n\r\nuntil close")
+			return false
+		})
+	})
+	gw, _ := newGateway(t, upURL, gatewayOpts{})
+	for range 2 {
+		if status, body := getBody(t, gw.Client(), gw.URL+"/x"); status != 200 || body != "until close" {
+			t.Fatalf("read-to-close body: %d %q", status, body)
+		}
+	}
+	if n := accepted.Load(); n != 2 {
+		t.Errorf("read-to-close bodies: %d connections for two requests, want 2", n)
+	}
+}
+
 // The attack: an upstream (or something between) writes more than the
 // response it declared. Those bytes must never be read as the answer to
 // the next client's request on the same pooled connection.
 func TestDirectTransportNeverHandsOnUnaskedBytes(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name  string
-		delay time.Duration // before the extra bytes follow the response
+		name      string
+		delay     time.Duration // before the extra bytes follow the response
+		noContent bool          // the answer is a 204, which has no body at all
 	}{
-		{"in the same write", 0},
-		{"after the response was read", 50 * time.Millisecond},
+		{"in the same write", 0, false},
+		{"after the response was read", 50 * time.Millisecond, false},
+		{"after a 204, in the same write", 0, true},
+		{"after a 204, later", 50 * time.Millisecond, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -275,6 +359,9 @@ func TestDirectTransportNeverHandsOnUnaskedBytes(t *testing.T) {
 			upURL, _ := rawUpstream(t, func(_ int, conn net.Conn) {
 				readRequests(conn, func(_ int, r *http.Request) bool {
 					answer := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.URL.Path), r.URL.Path)
+					if tc.noContent {
+						answer = "HTTP/1.1 204 No Content\r\nX-Path: " + r.URL.Path + "\r\n\r\n"
+					}
 					if tc.delay == 0 {
 						_, _ = io.WriteString(conn, answer+forged)
 						return true
@@ -287,9 +374,18 @@ func TestDirectTransportNeverHandsOnUnaskedBytes(t *testing.T) {
 			})
 			gw, _ := newGateway(t, upURL, gatewayOpts{})
 			for _, path := range []string{"/alice", "/bob", "/carol"} {
-				status, body := getBody(t, gw.Client(), gw.URL+path)
-				if status != 200 || body != path {
-					t.Fatalf("GET %s answered %d %q", path, status, body)
+				res, err := gw.Client().Get(gw.URL + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				want, got := fmt.Sprintf("200 %s", path), fmt.Sprintf("%d %s", res.StatusCode, body)
+				if tc.noContent {
+					want, got = "204 "+path, fmt.Sprintf("%d %s", res.StatusCode, res.Header.Get("X-Path"))
+				}
+				if got != want {
+					t.Fatalf("GET %s answered %q, want %q", path, got, want)
 				}
 				time.Sleep(2 * tc.delay)
 			}
@@ -470,5 +566,71 @@ func TestDirectTransportTakesOnlyReplayableBodilessRequests(t *testing.T) {
 		if got := tr.direct(tc.r); got != tc.direct {
 			t.Errorf("%s: direct = %v, want %v", tc.name, got, tc.direct)
 		}
+	}
+}
+
+// A client leaving mid-stream is the client's doing: the reverse proxy's
+// error log, which reports upstream failures, stays quiet (as with the
+// standard transport, which answers context.Canceled).
+func TestDirectTransportClientLeavingIsNotAnUpstreamError(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for {
+			if _, err := io.WriteString(w, "data: tick\n\n"); err != nil {
+				return
+			}
+			http.NewResponseController(w).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}))
+	t.Cleanup(up.Close)
+	core, logs := observer.New(zap.InfoLevel)
+	log := zap.New(core)
+	u, _ := url.Parse(up.URL)
+	fwd, err := NewForwarder(ForwarderOptions{Upstream: u, DialTimeout: time.Second, ResponseTimeout: 5 * time.Second, IdleConnTimeout: time.Minute},
+		NewHeaderStripper("X-Auth-User-Id"), log, ErrorResponder(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := httptest.NewServer(fwd)
+	t.Cleanup(gw.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, gw.URL+"/events", nil)
+	res, err := gw.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = res.Body.Read(make([]byte, 64))
+	cancel()
+	res.Body.Close()
+	time.Sleep(200 * time.Millisecond)
+	for _, e := range logs.All() {
+		t.Errorf("logged when the client left: %s %v", e.Message, e.ContextMap())
+	}
+}
+
+// Header values the standard transport refuses (a NUL, say, in a value
+// that came from a user record) are refused here too, never sent mangled.
+func TestDirectTransportRefusesInvalidHeaderValues(t *testing.T) {
+	t.Parallel()
+	var reached atomic.Int32
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Add(1) }))
+	t.Cleanup(up.Close)
+	u, _ := url.Parse(up.URL)
+	d := &net.Dialer{}
+	tr := newDirectTransport(ForwarderOptions{Upstream: u}, d.DialContext, &http.Transport{})
+	req, _ := http.NewRequest(http.MethodGet, up.URL+"/", nil)
+	req.Header.Set("X-Auth-User-Email", "a\x00b@example.com")
+	if res, err := tr.RoundTrip(req); err == nil {
+		res.Body.Close()
+		t.Errorf("sent with a NUL in a header value: %d", res.StatusCode)
+	}
+	if reached.Load() != 0 {
+		t.Error("the upstream received the request")
 	}
 }

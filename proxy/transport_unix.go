@@ -7,6 +7,9 @@ import (
 	"syscall"
 )
 
+// canPeek says the direct transport can check pooled connections here.
+const canPeek = true
+
 // livenessPeek tells whether a pooled connection is still open with
 // nothing unread: one non-blocking MSG_PEEK, no deadline to arm. Its
 // callback and buffer are made once per connection, so a check allocates
@@ -34,8 +37,10 @@ func newLivenessPeek(c net.Conn) *livenessPeek {
 }
 
 func (p *livenessPeek) peek(fd uintptr) bool {
-	n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	p.clean = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
+	_, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	// Would block: open, with nothing to read. Data, EOF (0 bytes, no
+	// error) or any error: not to be reused.
+	p.clean = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
 	return true
 }
 
