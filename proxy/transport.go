@@ -34,6 +34,7 @@ type directTransport struct {
 	addr            string // what is dialled: host with the scheme's port
 	responseTimeout time.Duration
 	idleTimeout     time.Duration
+	sweepEvery      time.Duration // how often idle connections are checked
 	maxIdle         int
 	maxHeaderBytes  int64
 
@@ -73,6 +74,7 @@ func newDirectTransport(opts ForwarderOptions, dial func(ctx context.Context, ne
 	return &directTransport{
 		fallback: fallback, dial: dial, host: u.Host, addr: addr,
 		responseTimeout: opts.ResponseTimeout, idleTimeout: opts.IdleConnTimeout,
+		sweepEvery: min(opts.IdleConnTimeout, 5*time.Second),
 		maxIdle: maxIdle, maxHeaderBytes: maxResponseHeaderBytes,
 	}
 }
@@ -320,32 +322,43 @@ func (t *directTransport) put(pc *directConn) {
 	t.sweeping = t.sweeping || startSweep
 	t.mu.Unlock()
 	if startSweep {
-		time.AfterFunc(t.idleTimeout, t.sweep)
+		time.AfterFunc(t.sweepEvery, t.sweep)
 	}
 }
 
-// sweep closes the connections idle for longer than idleTimeout, and comes
-// back while any are left.
+// sweep closes the pooled connections idle for longer than idleTimeout,
+// and those idle for a sweep period that the upstream has closed (or
+// written to) meanwhile: an upstream with a short keep-alive timeout
+// (uvicorn's is five seconds) would otherwise leave them half-closed until
+// popped or expired. It comes back while any are left.
 func (t *directTransport) sweep() {
-	cutoff := time.Now().Add(-t.idleTimeout)
+	now := time.Now()
+	expired, checked := now.Add(-t.idleTimeout), now.Add(-t.sweepEvery)
 	t.mu.Lock()
-	// The oldest are first: keep from the first still fresh one on.
-	i := 0
-	for i < len(t.idle) && t.idle[i].idleSince.Before(cutoff) {
-		i++
+	var dead []*directConn
+	kept := t.idle[:0]
+	for _, pc := range t.idle {
+		if pc.idleSince.Before(checked) {
+			// A deadline left from its last exchange may have passed and
+			// would fail the peek; the next exchange sets its own.
+			_ = pc.conn.SetReadDeadline(time.Time{})
+		}
+		if pc.idleSince.Before(expired) || (pc.idleSince.Before(checked) && !pc.peek.idleConnClean()) {
+			dead = append(dead, pc)
+			continue
+		}
+		kept = append(kept, pc)
 	}
-	expired := append([]*directConn(nil), t.idle[:i]...)
-	kept := copy(t.idle, t.idle[i:])
-	clear(t.idle[kept:])
-	t.idle = t.idle[:kept]
+	clear(t.idle[len(kept):])
+	t.idle = kept
 	again := len(t.idle) > 0
 	t.sweeping = again
 	t.mu.Unlock()
-	for _, pc := range expired {
+	for _, pc := range dead {
 		_ = pc.conn.Close()
 	}
 	if again {
-		time.AfterFunc(t.idleTimeout, t.sweep)
+		time.AfterFunc(t.sweepEvery, t.sweep)
 	}
 }
 

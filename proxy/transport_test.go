@@ -634,3 +634,59 @@ func TestDirectTransportRefusesInvalidHeaderValues(t *testing.T) {
 		t.Error("the upstream received the request")
 	}
 }
+
+// An upstream with a short keep-alive timeout closes pooled connections
+// long before Portero's own idle timeout; the sweep notices and closes
+// them, and leaves live ones alone, expired read deadlines and all.
+func TestDirectTransportSweepsConnectionsTheUpstreamClosed(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name            string
+		upstreamIdle    time.Duration
+		wantPooledAfter int
+	}{
+		{"upstream closes idle connections", 100 * time.Millisecond, 0},
+		{"upstream keeps them", time.Minute, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var dialled atomic.Int32
+			up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.WriteString(w, "ok")
+			}))
+			up.Config.IdleTimeout = tc.upstreamIdle
+			up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					dialled.Add(1)
+				}
+			}
+			up.Start()
+			t.Cleanup(up.Close)
+			u, _ := url.Parse(up.URL)
+			d := &net.Dialer{}
+			// The 50ms response timeout leaves an expired read deadline on
+			// the pooled connection (its small answer was read at once).
+			tr := newDirectTransport(ForwarderOptions{Upstream: u, IdleConnTimeout: time.Minute, ResponseTimeout: 50 * time.Millisecond},
+				d.DialContext, http.DefaultTransport)
+			tr.sweepEvery = 50 * time.Millisecond
+			t.Cleanup(tr.CloseIdleConnections)
+			client := &http.Client{Transport: tr}
+			if status, _ := getBody(t, client, up.URL+"/"); status != 200 {
+				t.Fatalf("status %d", status)
+			}
+			time.Sleep(500 * time.Millisecond)
+			tr.mu.Lock()
+			pooled := len(tr.idle)
+			tr.mu.Unlock()
+			if pooled != tc.wantPooledAfter {
+				t.Errorf("%d connections pooled after the sweeps, want %d", pooled, tc.wantPooledAfter)
+			}
+			if status, _ := getBody(t, client, up.URL+"/"); status != 200 {
+				t.Fatalf("status %d", status)
+			}
+			if want := int32(2 - tc.wantPooledAfter); dialled.Load() != want {
+				t.Errorf("%d upstream connections, want %d", dialled.Load(), want)
+			}
+		})
+	}
+}
