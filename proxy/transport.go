@@ -72,10 +72,15 @@ func newDirectTransport(opts ForwarderOptions, dial func(ctx context.Context, ne
 		maxIdle = defaultMaxIdleConns
 	}
 	return &directTransport{
-		fallback: fallback, dial: dial, host: u.Host, addr: addr,
-		responseTimeout: opts.ResponseTimeout, idleTimeout: opts.IdleConnTimeout,
-		sweepEvery: min(opts.IdleConnTimeout, 5*time.Second),
-		maxIdle: maxIdle, maxHeaderBytes: maxResponseHeaderBytes,
+		fallback:        fallback,
+		dial:            dial,
+		host:            u.Host,
+		addr:            addr,
+		responseTimeout: opts.ResponseTimeout,
+		idleTimeout:     opts.IdleConnTimeout,
+		sweepEvery:      min(opts.IdleConnTimeout, 5*time.Second),
+		maxIdle:         maxIdle,
+		maxHeaderBytes:  maxResponseHeaderBytes,
 	}
 }
 
