@@ -36,7 +36,6 @@ type directTransport struct {
 	idleTimeout     time.Duration
 	sweepEvery      time.Duration // how often idle connections are checked
 	maxIdle         int
-	maxHeaderBytes  int64
 
 	mu       sync.Mutex
 	idle     []*directConn // most recently used last
@@ -80,7 +79,6 @@ func newDirectTransport(opts ForwarderOptions, dial func(ctx context.Context, ne
 		idleTimeout:     opts.IdleConnTimeout,
 		sweepEvery:      min(opts.IdleConnTimeout, 5*time.Second),
 		maxIdle:         maxIdle,
-		maxHeaderBytes:  maxResponseHeaderBytes,
 	}
 }
 
@@ -162,15 +160,15 @@ func (t *directTransport) exchange(ctx context.Context, r *http.Request, pc *dir
 		return fail(err, true)
 	}
 
-	pc.lr.N = t.maxHeaderBytes
+	pc.lr.N = maxResponseHeaderBytes
 	var res *http.Response
 	for informational := 0; ; informational++ {
 		res, err = http.ReadResponse(pc.br, r)
 		if err != nil {
 			if pc.lr.N <= 0 {
-				err = fmt.Errorf("upstream response headers exceed %d bytes", t.maxHeaderBytes)
+				err = fmt.Errorf("upstream response headers exceed %d bytes", maxResponseHeaderBytes)
 			}
-			return fail(err, pc.lr.N == t.maxHeaderBytes)
+			return fail(err, pc.lr.N == maxResponseHeaderBytes)
 		}
 		code := res.StatusCode
 		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
@@ -247,8 +245,9 @@ func (b *directBody) Close() error {
 }
 
 // release ends the exchange: the connection goes back to the pool if the
-// body was read cleanly to its end, the upstream did not ask to close, and
-// no cancellation touched its deadlines; otherwise it is closed.
+// body was read cleanly to its end with nothing after it, the upstream did
+// not ask to close, and the cancellation hook had not fired; otherwise it
+// is closed.
 func (b *directBody) release(clean bool) {
 	if !b.released.CompareAndSwap(false, true) {
 		return
@@ -261,9 +260,9 @@ func (b *directBody) release(clean bool) {
 }
 
 // get takes the most recently used live connection, or dials a new one
-// (always, when dial is set),
-// with the response timeout set as its read deadline (it runs from before
-// the request is written: a bodiless request's write takes no time).
+// (always when dial is set), with the response timeout set as its read
+// deadline (it runs from before the request is written: a bodiless
+// request's write takes no time).
 func (t *directTransport) get(ctx context.Context, dial bool) (pc *directConn, reused bool, err error) {
 	now := time.Now()
 	var deadline time.Time
