@@ -62,6 +62,44 @@ func readRequests(conn net.Conn, answer func(i int, r *http.Request) bool) {
 	}
 }
 
+// connCounts are the connections an upstream has opened and closed.
+type connCounts struct{ opened, closed atomic.Int32 }
+
+// countingUpstream serves h and counts its connections; idleTimeout, if
+// not zero, is its keep-alive timeout.
+func countingUpstream(t *testing.T, idleTimeout time.Duration, h http.HandlerFunc) (*httptest.Server, *connCounts) {
+	t.Helper()
+	var c connCounts
+	up := httptest.NewUnstartedServer(h)
+	up.Config.IdleTimeout = idleTimeout
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			c.opened.Add(1)
+		case http.StateClosed:
+			c.closed.Add(1)
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	return up, &c
+}
+
+// directTransportTo is a direct transport to up on its own, with the
+// standard one behind it.
+func directTransportTo(t *testing.T, up string, opts ForwarderOptions) *directTransport {
+	t.Helper()
+	u, err := url.Parse(up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Upstream = u
+	d := &net.Dialer{}
+	tr := newDirectTransport(opts, d.DialContext, &http.Transport{})
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
+}
+
 func getBody(t *testing.T, client *http.Client, url string) (int, string) {
 	t.Helper()
 	res, err := client.Get(url)
@@ -78,8 +116,7 @@ func getBody(t *testing.T, client *http.Client, url string) (int, string) {
 
 func TestDirectTransportKeepsOneConnectionAlive(t *testing.T) {
 	t.Parallel()
-	var dialled atomic.Int32
-	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up, conns := countingUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/empty":
 			w.WriteHeader(http.StatusNoContent)
@@ -92,14 +129,7 @@ func TestDirectTransportKeepsOneConnectionAlive(t *testing.T) {
 		default:
 			_, _ = io.WriteString(w, "hello")
 		}
-	}))
-	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			dialled.Add(1)
-		}
-	}
-	up.Start()
-	t.Cleanup(up.Close)
+	})
 	gw, _ := newGateway(t, up.URL, gatewayOpts{})
 
 	for i := range 30 {
@@ -123,7 +153,7 @@ func TestDirectTransportKeepsOneConnectionAlive(t *testing.T) {
 			t.Fatalf("%s %s: body %q, want %q", method, path, body, want)
 		}
 	}
-	if n := dialled.Load(); n != 1 {
+	if n := conns.opened.Load(); n != 1 {
 		t.Errorf("30 requests one after another opened %d upstream connections, want 1", n)
 	}
 }
@@ -165,20 +195,12 @@ func TestDirectTransportDoesNotResendWhatTimedOut(t *testing.T) {
 // still be reused.
 func TestDirectTransportPassesResponseTrailers(t *testing.T) {
 	t.Parallel()
-	var dialled atomic.Int32
-	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up, conns := countingUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Trailer", "X-Checksum")
 		_, _ = io.WriteString(w, "body")
 		http.NewResponseController(w).Flush()
 		w.Header().Set("X-Checksum", "abc123")
-	}))
-	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			dialled.Add(1)
-		}
-	}
-	up.Start()
-	t.Cleanup(up.Close)
+	})
 	gw, _ := newGateway(t, up.URL, gatewayOpts{})
 	for range 3 {
 		res, err := gw.Client().Get(gw.URL + "/t")
@@ -191,7 +213,7 @@ func TestDirectTransportPassesResponseTrailers(t *testing.T) {
 			t.Fatalf("body %q, trailers %v", body, res.Trailer)
 		}
 	}
-	if n := dialled.Load(); n != 1 {
+	if n := conns.opened.Load(); n != 1 {
 		t.Errorf("%d upstream connections, want 1", n)
 	}
 }
@@ -201,17 +223,9 @@ func TestDirectTransportPassesResponseTrailers(t *testing.T) {
 // the connection, however long it sat idle.
 func TestDirectTransportReusesAConnectionPastAnOldDeadline(t *testing.T) {
 	t.Parallel()
-	var dialled atomic.Int32
-	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up, conns := countingUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok")
-	}))
-	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			dialled.Add(1)
-		}
-	}
-	up.Start()
-	t.Cleanup(up.Close)
+	})
 	gw, _ := newGateway(t, up.URL, gatewayOpts{timeout: 50 * time.Millisecond})
 	for range 3 {
 		if status, body := getBody(t, gw.Client(), gw.URL+"/"); status != 200 || body != "ok" {
@@ -219,7 +233,7 @@ func TestDirectTransportReusesAConnectionPastAnOldDeadline(t *testing.T) {
 		}
 		time.Sleep(120 * time.Millisecond)
 	}
-	if n := dialled.Load(); n != 1 {
+	if n := conns.opened.Load(); n != 1 {
 		t.Errorf("%d upstream connections for three requests, want 1", n)
 	}
 }
@@ -494,31 +508,17 @@ func TestDirectTransportLetsGoWhenTheClientLeaves(t *testing.T) {
 
 func TestDirectTransportClosesIdleConnections(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	states := map[http.ConnState]int{}
-	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up, conns := countingUpstream(t, 0, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok")
-	}))
-	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		mu.Lock()
-		states[s]++
-		mu.Unlock()
-	}
-	up.Start()
-	t.Cleanup(up.Close)
-	u, _ := url.Parse(up.URL)
-	d := &net.Dialer{}
-	tr := newDirectTransport(ForwarderOptions{Upstream: u, IdleConnTimeout: 100 * time.Millisecond}, d.DialContext, http.DefaultTransport)
+	})
+	tr := directTransportTo(t, up.URL, ForwarderOptions{IdleConnTimeout: 100 * time.Millisecond})
 	client := &http.Client{Transport: tr}
 	if status, _ := getBody(t, client, up.URL+"/"); status != 200 {
 		t.Fatalf("status %d", status)
 	}
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		mu.Lock()
-		closed := states[http.StateClosed]
-		mu.Unlock()
-		if closed == 1 {
+		if conns.closed.Load() == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -621,9 +621,7 @@ func TestDirectTransportRefusesInvalidHeaderValues(t *testing.T) {
 	var reached atomic.Int32
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Add(1) }))
 	t.Cleanup(up.Close)
-	u, _ := url.Parse(up.URL)
-	d := &net.Dialer{}
-	tr := newDirectTransport(ForwarderOptions{Upstream: u}, d.DialContext, &http.Transport{})
+	tr := directTransportTo(t, up.URL, ForwarderOptions{})
 	req, _ := http.NewRequest(http.MethodGet, up.URL+"/", nil)
 	req.Header.Set("X-Auth-User-Email", "a\x00b@example.com")
 	if res, err := tr.RoundTrip(req); err == nil {
@@ -650,26 +648,13 @@ func TestDirectTransportSweepsConnectionsTheUpstreamClosed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var dialled atomic.Int32
-			up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			up, conns := countingUpstream(t, tc.upstreamIdle, func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.WriteString(w, "ok")
-			}))
-			up.Config.IdleTimeout = tc.upstreamIdle
-			up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-				if s == http.StateNew {
-					dialled.Add(1)
-				}
-			}
-			up.Start()
-			t.Cleanup(up.Close)
-			u, _ := url.Parse(up.URL)
-			d := &net.Dialer{}
+			})
 			// The 50ms response timeout leaves an expired read deadline on
 			// the pooled connection (its small answer was read at once).
-			tr := newDirectTransport(ForwarderOptions{Upstream: u, IdleConnTimeout: time.Minute, ResponseTimeout: 50 * time.Millisecond},
-				d.DialContext, http.DefaultTransport)
+			tr := directTransportTo(t, up.URL, ForwarderOptions{IdleConnTimeout: time.Minute, ResponseTimeout: 50 * time.Millisecond})
 			tr.sweepEvery = 50 * time.Millisecond
-			t.Cleanup(tr.CloseIdleConnections)
 			client := &http.Client{Transport: tr}
 			if status, _ := getBody(t, client, up.URL+"/"); status != 200 {
 				t.Fatalf("status %d", status)
@@ -684,8 +669,8 @@ func TestDirectTransportSweepsConnectionsTheUpstreamClosed(t *testing.T) {
 			if status, _ := getBody(t, client, up.URL+"/"); status != 200 {
 				t.Fatalf("status %d", status)
 			}
-			if want := int32(2 - tc.wantPooledAfter); dialled.Load() != want {
-				t.Errorf("%d upstream connections, want %d", dialled.Load(), want)
+			if want := int32(2 - tc.wantPooledAfter); conns.opened.Load() != want {
+				t.Errorf("%d upstream connections, want %d", conns.opened.Load(), want)
 			}
 		})
 	}
