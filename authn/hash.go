@@ -9,8 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/portero/portero/authn/internal/argon2"
 )
 
 // Argon2Params are the argon2id cost parameters used for new hashes. Hashes
@@ -92,6 +93,11 @@ func (p Argon2Params) Validate() error {
 // reference implementation writes it). It is CPU- and memory-heavy: run it
 // through a Hasher, not directly on a request goroutine.
 func (p Argon2Params) Hash(password string) (string, error) {
+	return p.hash(nil, password)
+}
+
+// hash is Hash computing in mem (nil: fresh memory).
+func (p Argon2Params) hash(mem *argon2.Memory, password string) (string, error) {
 	if err := p.Validate(); err != nil {
 		return "", err
 	}
@@ -102,7 +108,7 @@ func (p Argon2Params) Hash(password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("authn: reading salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	key := argon2.IDKey(mem, []byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 	return formatArgon2id(argon2idHash{params: p, salt: salt, key: key}), nil
 }
 
@@ -113,6 +119,11 @@ func (p Argon2Params) Hash(password string) (string, error) {
 // argon2id with parameters other than p, so the caller stores Hash(password)
 // in its place. Passwords over MaxPasswordBytes never match.
 func (p Argon2Params) Verify(password, encoded string) (ok, needsRehash bool, err error) {
+	return p.verify(nil, password, encoded)
+}
+
+// verify is Verify computing an argon2id hash in mem (nil: fresh memory).
+func (p Argon2Params) verify(mem *argon2.Memory, password, encoded string) (ok, needsRehash bool, err error) {
 	switch {
 	case strings.HasPrefix(encoded, "$argon2id$"):
 		h, err := parseArgon2id(encoded)
@@ -122,7 +133,12 @@ func (p Argon2Params) Verify(password, encoded string) (ok, needsRehash bool, er
 		if len(password) > MaxPasswordBytes {
 			return false, false, nil
 		}
-		if !h.matches(password) {
+		if h.params.Memory > p.Memory {
+			// Reused memory is sized for the current cost; a costlier old
+			// hash gets memory of its own, let go after this check.
+			mem = nil
+		}
+		if !h.matches(mem, password) {
 			return false, false, nil
 		}
 		return true, h.params != p, nil
@@ -172,8 +188,8 @@ type argon2idHash struct {
 	key    []byte
 }
 
-func (h argon2idHash) matches(password string) bool {
-	got := argon2.IDKey([]byte(password), h.salt, h.params.Time, h.params.Memory, h.params.Threads, uint32(len(h.key)))
+func (h argon2idHash) matches(mem *argon2.Memory, password string) bool {
+	got := argon2.IDKey(mem, []byte(password), h.salt, h.params.Time, h.params.Memory, h.params.Threads, uint32(len(h.key)))
 	return subtle.ConstantTimeCompare(got, h.key) == 1
 }
 

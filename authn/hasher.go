@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
 	"time"
+
+	"github.com/portero/portero/authn/internal/argon2"
 )
 
 // DefaultHasherMaxWait is how long a request waits for a hashing worker when
@@ -35,6 +38,12 @@ type Hasher struct {
 	// workers.
 	admit chan struct{}
 	run   chan struct{}
+
+	// memory holds argon2 working memory between hashes (*argon2.Memory),
+	// so a busy pool does not allocate, zero and collect m KiB per login.
+	// At most `workers` are out at once; the pool lets idle ones go at the
+	// next collections.
+	memory sync.Pool
 
 	// runHook, when set (tests only), is called with the work in place of
 	// calling it directly, while the worker slot is held; it lets tests count
@@ -99,7 +108,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	}
 	var encoded string
 	var err error
-	if perr := h.do(ctx, func() { encoded, err = h.params.Hash(password) }); perr != nil {
+	if perr := h.do(ctx, func(mem *argon2.Memory) { encoded, err = h.params.hash(mem, password) }); perr != nil {
 		return "", perr
 	}
 	return encoded, err
@@ -110,7 +119,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 // ErrHasherBusy and the context's error; they mean "not checked", never
 // "wrong password".
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, needsRehash bool, err error) {
-	if perr := h.do(ctx, func() { ok, needsRehash, err = h.params.Verify(password, encoded) }); perr != nil {
+	if perr := h.do(ctx, func(mem *argon2.Memory) { ok, needsRehash, err = h.params.verify(mem, password, encoded) }); perr != nil {
 		return false, false, perr
 	}
 	return ok, needsRehash, err
@@ -121,11 +130,11 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, need
 // the same time as a known one, and is refused with ErrHasherBusy under the
 // same load, so neither the latency nor the 503 tells them apart.
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
-	return h.do(ctx, func() { _, _, _ = h.params.Verify(password, h.dummy) })
+	return h.do(ctx, func(mem *argon2.Memory) { _, _, _ = h.params.verify(mem, password, h.dummy) })
 }
 
 // do runs work once it holds a worker slot, or says why it could not.
-func (h *Hasher) do(ctx context.Context, work func()) error {
+func (h *Hasher) do(ctx context.Context, work func(mem *argon2.Memory)) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("authn: before hashing: %w", err)
 	}
@@ -154,10 +163,15 @@ func (h *Hasher) do(ctx context.Context, work func()) error {
 
 	// Once started, a hash runs to the end even if ctx ends: argon2 cannot
 	// be interrupted, and the slot stays taken either way.
+	mem, _ := h.memory.Get().(*argon2.Memory)
+	if mem == nil {
+		mem = new(argon2.Memory)
+	}
+	defer h.memory.Put(mem)
 	if h.runHook != nil {
-		h.runHook(work)
+		h.runHook(func() { work(mem) })
 	} else {
-		work()
+		work(mem)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/portero/portero/authn/internal/argon2"
 )
 
 func newTestHasher(tb testing.TB, p Argon2Params, workers, queue int, maxWait time.Duration) *Hasher {
@@ -79,6 +81,57 @@ func TestHasherRoundTrip(t *testing.T) {
 	if _, err := NewHasher(Argon2Params{}, 1, 1, time.Second); !errors.Is(err, ErrInvalidHashParams) {
 		t.Errorf("NewHasher(zero params) = %v, want ErrInvalidHashParams", err)
 	}
+}
+
+// A pool reuses its argon2 memory: logins do not each allocate m KiB (and
+// leave it to the collector), and the answers stay right whatever an earlier
+// hash left in that memory, including one made with costlier parameters.
+func TestHasherReusesMemory(t *testing.T) {
+	ctx := t.Context()
+	p := Argon2Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	h := newTestHasher(t, p, 1, 0, 0)
+	costlier := p
+	costlier.Memory, costlier.Time = 2048, 2
+	older, err := costlier.Hash("older")
+	if err != nil {
+		t.Fatal(err)
+	}
+	current, err := h.Hash(ctx, "current")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func() {
+		t.Helper()
+		for _, c := range []struct {
+			password, encoded string
+			ok, rehash        bool
+		}{{"current", current, true, false}, {"older", older, true, true}, {"older", current, false, false}, {"current", older, false, false}} {
+			if ok, rehash, err := h.Verify(ctx, c.password, c.encoded); ok != c.ok || rehash != c.rehash || err != nil {
+				t.Fatalf("Verify(%q) = %v, %v, %v; want %v, %v, nil", c.password, ok, rehash, err, c.ok, c.rehash)
+			}
+		}
+	}
+	check()
+	if mem, _ := h.memory.Get().(*argon2.Memory); mem != nil && mem.KiB() > int(p.Memory) {
+		t.Errorf("after an old costlier hash the pool keeps %d KiB, want at most the current %d", mem.KiB(), p.Memory)
+	}
+
+	// 60 hashes of 1 MiB allocate 60 MiB without reuse. A collection may
+	// let the pooled memory go now and then, and the race detector's
+	// sync.Pool drops a quarter of what is put back on purpose, so some
+	// fresh allocations are allowed: under half.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 60 {
+		if ok, _, err := h.Verify(ctx, "current", current); !ok || err != nil {
+			t.Fatalf("Verify = %v, %v", ok, err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 30<<20 {
+		t.Errorf("60 verifications of 1 MiB allocated %d KiB; the pool's memory is not reused", allocated>>10)
+	}
+	check()
 }
 
 // TestHasherFlood: 200 concurrent verifications against a pool of 2 workers
