@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/portero/portero/authn/internal/argon2"
@@ -26,8 +25,9 @@ const DefaultHasherMaxWait = 2 * time.Second
 // Retry-After.
 //
 // The work runs on the caller's goroutine once it holds a worker slot; the
-// pool has no goroutines of its own and nothing to close. Waiters are served
-// in arrival order (Go's channel send queue is FIFO).
+// pool has no goroutines of its own and nothing to close (its one timer
+// fires once after the last hash). Waiters are served in arrival order
+// (Go's channel send queue is FIFO).
 type Hasher struct {
 	params  Argon2Params
 	dummy   string
@@ -39,11 +39,12 @@ type Hasher struct {
 	admit chan struct{}
 	run   chan struct{}
 
-	// memory holds argon2 working memory between hashes (*argon2.Memory),
-	// so a busy pool does not allocate, zero and collect m KiB per login.
-	// At most `workers` are out at once; the pool lets idle ones go at the
-	// next collections.
-	memory sync.Pool
+	// memory holds argon2 working memory between hashes, at most one per
+	// worker, so a busy pool does not allocate, zero and collect m KiB per
+	// login. When no hash has ended for memoryIdle, release lets it all go.
+	memory     chan *argon2.Memory
+	memoryIdle time.Duration
+	release    *time.Timer
 
 	// runHook, when set (tests only), is called with the work in place of
 	// calling it directly, while the worker slot is held; it lets tests count
@@ -74,13 +75,35 @@ func NewHasher(params Argon2Params, workers, queue int, maxWait time.Duration) (
 	if maxWait <= 0 {
 		maxWait = DefaultHasherMaxWait
 	}
-	return &Hasher{
-		params:  params,
-		dummy:   params.DummyHash(),
-		maxWait: maxWait,
-		admit:   make(chan struct{}, workers+queue),
-		run:     make(chan struct{}, workers),
-	}, nil
+	h := &Hasher{
+		params:     params,
+		dummy:      params.DummyHash(),
+		maxWait:    maxWait,
+		admit:      make(chan struct{}, workers+queue),
+		run:        make(chan struct{}, workers),
+		memory:     make(chan *argon2.Memory, workers),
+		memoryIdle: hasherMemoryIdle,
+	}
+	h.release = time.AfterFunc(time.Hour, h.releaseMemory)
+	h.release.Stop()
+	return h, nil
+}
+
+// hasherMemoryIdle is how long a pool keeps its argon2 memory after the last
+// hash: through any burst of logins, not for good (19 MiB per core at the
+// default cost).
+const hasherMemoryIdle = 30 * time.Second
+
+// releaseMemory lets the kept argon2 memory go; a hash running meanwhile
+// puts its own back afterwards.
+func (h *Hasher) releaseMemory() {
+	for {
+		select {
+		case <-h.memory:
+		default:
+			return
+		}
+	}
 }
 
 // Params are the parameters new hashes are made with and against which
@@ -163,11 +186,19 @@ func (h *Hasher) do(ctx context.Context, work func(mem *argon2.Memory)) error {
 
 	// Once started, a hash runs to the end even if ctx ends: argon2 cannot
 	// be interrupted, and the slot stays taken either way.
-	mem, _ := h.memory.Get().(*argon2.Memory)
-	if mem == nil {
+	var mem *argon2.Memory
+	select {
+	case mem = <-h.memory:
+	default:
 		mem = new(argon2.Memory)
 	}
-	defer h.memory.Put(mem)
+	defer func() {
+		select {
+		case h.memory <- mem:
+		default:
+		}
+		h.release.Reset(h.memoryIdle)
+	}()
 	if h.runHook != nil {
 		h.runHook(func() { work(mem) })
 	} else {

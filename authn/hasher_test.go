@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/portero/portero/authn/internal/argon2"
 )
 
 func newTestHasher(tb testing.TB, p Argon2Params, workers, queue int, maxWait time.Duration) *Hasher {
@@ -112,26 +110,60 @@ func TestHasherReusesMemory(t *testing.T) {
 		}
 	}
 	check()
-	if mem, _ := h.memory.Get().(*argon2.Memory); mem != nil && mem.KiB() > int(p.Memory) {
+	if len(h.memory) != 1 {
+		t.Fatalf("after hashes on one worker the pool keeps %d memories, want 1", len(h.memory))
+	}
+	mem := <-h.memory
+	if mem.KiB() > int(p.Memory) {
 		t.Errorf("after an old costlier hash the pool keeps %d KiB, want at most the current %d", mem.KiB(), p.Memory)
 	}
+	h.memory <- mem
 
-	// 60 hashes of 1 MiB allocate 60 MiB without reuse. A collection may
-	// let the pooled memory go now and then, and the race detector's
-	// sync.Pool drops a quarter of what is put back on purpose, so some
-	// fresh allocations are allowed: under half.
+	// 20 hashes of 1 MiB allocate 20 MiB without reuse.
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	for range 60 {
+	for range 20 {
 		if ok, _, err := h.Verify(ctx, "current", current); !ok || err != nil {
 			t.Fatalf("Verify = %v, %v", ok, err)
 		}
 	}
 	runtime.ReadMemStats(&after)
-	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 30<<20 {
-		t.Errorf("60 verifications of 1 MiB allocated %d KiB; the pool's memory is not reused", allocated>>10)
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 1<<20 {
+		t.Errorf("20 verifications of 1 MiB allocated %d KiB; the pool's memory is not reused", allocated>>10)
 	}
 	check()
+}
+
+// An idle pool lets its argon2 memory go (19 MiB per core at the default
+// cost), and a busy one keeps at most one per worker.
+func TestHasherReleasesIdleMemory(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	h := newTestHasher(t, cheapParams(), 2, 8, 0)
+	h.memoryIdle = 200 * time.Millisecond
+	encoded, err := h.Hash(ctx, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if ok, _, err := h.Verify(ctx, "pw", encoded); !ok || err != nil {
+				t.Errorf("Verify = %v, %v", ok, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(h.memory); n < 1 || n > 2 {
+		t.Errorf("after a burst on 2 workers the pool keeps %d memories, want 1 or 2", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(h.memory) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle for 5 s, the pool still keeps %d memories", len(h.memory))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestHasherFlood: 200 concurrent verifications against a pool of 2 workers
