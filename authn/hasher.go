@@ -19,7 +19,8 @@ const DefaultHasherMaxWait = 2 * time.Second
 // with m=19 MiB costs that much memory and tens of milliseconds of CPU per
 // call; without a bound, a flood of logins would exhaust memory long before
 // it exhausted anything else. With a Hasher at most `workers` hashes run at
-// once (so memory stays below workers × the largest allowed argon2 memory),
+// once (so memory stays below workers × (the configured argon2 memory + the
+// largest allowed, which only an old costlier stored hash uses)),
 // at most `queue` more wait, and a wait longer than maxWait gives up. Either
 // refusal is ErrHasherBusy, which the HTTP layer answers with 503 and
 // Retry-After.
@@ -94,12 +95,15 @@ func NewHasher(params Argon2Params, workers, queue int, maxWait time.Duration) (
 // default cost).
 const hasherMemoryIdle = 30 * time.Second
 
-// releaseMemory lets the kept argon2 memory go; a hash running meanwhile
-// puts its own back afterwards.
+// releaseMemory lets the kept argon2 memory go, wiped first: what the last
+// hashes left there would check password guesses cheaply for anyone who
+// reads the process's memory. A hash running meanwhile puts its own back
+// afterwards.
 func (h *Hasher) releaseMemory() {
 	for {
 		select {
-		case <-h.memory:
+		case mem := <-h.memory:
+			mem.Wipe()
 		default:
 			return
 		}

@@ -164,6 +164,22 @@ func TestHasherReleasesIdleMemory(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+
+	// What the timer runs wipes the memory it lets go. Run here, on this
+	// goroutine, after a hash with the timer out of the way.
+	h.memoryIdle = time.Hour
+	if ok, _, err := h.Verify(ctx, "pw", encoded); !ok || err != nil {
+		t.Fatalf("Verify = %v, %v", ok, err)
+	}
+	kept := <-h.memory
+	if kept.Zeroed() {
+		t.Fatal("the kept memory is all zeros right after hashing; nothing to wipe")
+	}
+	h.memory <- kept
+	h.releaseMemory()
+	if !kept.Zeroed() {
+		t.Error("released memory still holds the last hash's blocks")
+	}
 }
 
 // TestHasherFlood: 200 concurrent verifications against a pool of 2 workers

@@ -46,6 +46,21 @@ type Memory struct {
 // KiB is how much memory m holds (a block is 1 KiB).
 func (m *Memory) KiB() int { return len(m.blocks) }
 
+// Zeroed reports whether m holds nothing but zeros (for tests of Wipe's
+// callers).
+func (m *Memory) Zeroed() bool {
+	for i := range m.blocks {
+		if m.blocks[i] != (block{}) {
+			return false
+		}
+	}
+	return true
+}
+
+// Wipe zeroes the memory, so that what the last hash left there (blocks
+// derived from a password) does not outlive it in the heap.
+func (m *Memory) Wipe() { clear(m.blocks) }
+
 // get returns n blocks of m, growing it if needed. The blocks hold whatever
 // the previous hash left there.
 func (m *Memory) get(n uint32) []block {
