@@ -141,9 +141,10 @@ type Lockout struct {
 	IPWindow      Duration `yaml:"ip_window"`
 }
 
-// Hashing bounds the password-hashing pool. Each argon2id hash holds its
-// memory (19 MiB) while it runs, so Workers × 19 MiB bounds what a flood of
-// logins can take; requests beyond Workers wait (at most Queue of them, for
+// Hashing bounds the password-hashing pool. Each worker holds argon2id's
+// memory (19 MiB) while it hashes and keeps it for the next login until
+// 30 s after the last, so Workers × 19 MiB bounds what a flood of logins
+// can take; requests beyond Workers wait (at most Queue of them, for
 // at most MaxWait), the rest are answered 503 at once.
 type Hashing struct {
 	Workers int      `yaml:"workers"` // 0: one per CPU (GOMAXPROCS)
