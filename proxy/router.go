@@ -435,13 +435,12 @@ func (rt *Router) record(r *http.Request, route *Route, id *Identity, action str
 		Status: status, DurationMs: float64(time.Since(start).Microseconds()) / 1000,
 		RequestID: RequestID(r.Context()), Reason: reason,
 	}
-	ev := audit.Event{
-		Action: action, Resource: "route", ResourceID: route.Name,
-		UserAgent: r.UserAgent(), Access: access,
-	}
+	ev := audit.Event{Action: action, Resource: "route", ResourceID: route.Name, UserAgent: r.UserAgent()}
 	if extra != nil {
 		ev.Details = access.Map()
 		maps.Copy(ev.Details, extra)
+	} else {
+		ev.Access = access
 	}
 	if info := infoFrom(r.Context()); info != nil {
 		ev.IP = info.clientIPText()
