@@ -380,11 +380,10 @@ func (s *sqlUserStore) SetPassword(ctx context.Context, id, hash string) error {
 
 func (s *sqlUserStore) RecordLoginSuccess(ctx context.Context, id string, at time.Time) error {
 	// Every login writes here; waiting for this commit to reach the disk
-	// left the hashing workers idle between logins (about 5 % of login
-	// throughput on two cores). The columns mirror the lockout counters,
-	// which are the authority, and last_login is informational, so a commit
-	// a database crash could lose is acceptable; the audit row of the login
-	// stays durable.
+	// left hashing workers idle while their clients waited for fsync. The
+	// columns mirror the lockout counters, which are the authority, and
+	// last_login is informational, so a commit a database crash could lose
+	// is acceptable; the audit row of the login stays durable.
 	return s.execUser(ctx, "record login", id,
 		"UPDATE users SET last_login = $2, login_attempts = 0, locked_until = NULL"+s.d.lazyCommit+" WHERE id = $1", dbTime(at))
 }
