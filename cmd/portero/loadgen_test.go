@@ -183,9 +183,12 @@ type tableRow struct {
 	cpu, upstreamCPU time.Duration
 	// bareRPS is what the ratio is to: the bare proxy given the same requests.
 	bareRPS float64
+	// perRound is each round's row over its own bare run, which ran right
+	// next to it: the spread says how much the machine moved in one run.
+	perRound []float64
 }
 
-var tableHeader = []string{"row", "conns", "req/s", "p50", "p99", "p99.9", "errors", "peak RSS MiB", "CPU µs/req", "upstream µs/req", "bare req/s", "ratio"}
+var tableHeader = []string{"row", "conns", "req/s", "p50", "p99", "p99.9", "errors", "peak RSS MiB", "CPU µs/req", "upstream µs/req", "bare req/s", "ratio", "per round"}
 
 func (r tableRow) cells() []string {
 	dash := "—"
@@ -209,8 +212,12 @@ func (r tableRow) cells() []string {
 		errs = fmt.Sprint(r.errors)
 	}
 	us := func(d time.Duration) string { return num(float64(d)/float64(time.Microsecond), "%.0f") }
+	spread := dash
+	if len(r.perRound) > 0 {
+		spread = fmt.Sprintf("%.2f–%.2f", slices.Min(r.perRound), slices.Max(r.perRound))
+	}
 	return []string{r.name, conns, num(r.rps, "%.0f"), ms(r.p50), ms(r.p99), ms(r.p999), errs,
-		num(r.rssMiB, "%.1f"), us(r.cpu), us(r.upstreamCPU), num(r.bareRPS, "%.0f"), num(r.ratio, "%.2f×")}
+		num(r.rssMiB, "%.1f"), us(r.cpu), us(r.upstreamCPU), num(r.bareRPS, "%.0f"), num(r.ratio, "%.2f×"), spread}
 }
 
 // formatText lays the rows out in aligned columns for a terminal.
@@ -238,6 +245,17 @@ func formatText(rows []tableRow) string {
 }
 
 // formatMarkdown is the same table for BENCHMARKS.md.
+// pairRatios is runs[i].rps / bare[i].rps for every round.
+func pairRatios(runs, bare []loadRun) []float64 {
+	r := make([]float64, 0, len(runs))
+	for i := range min(len(runs), len(bare)) {
+		if bare[i].rps > 0 {
+			r = append(r, runs[i].rps/bare[i].rps)
+		}
+	}
+	return r
+}
+
 func formatMarkdown(rows []tableRow) string {
 	var b strings.Builder
 	b.WriteString("| " + strings.Join(tableHeader, " | ") + " |\n")

@@ -157,7 +157,7 @@ default_mode: legacy
 	legacy := instance("legacy", "")
 	gateway := instance("gateway", route("gateway", "")+pprofYAML)
 	dual := instance("dual", route("dual", ""))
-	audited := instance("audited", route("gateway", ", audit: true"))
+	audited := instance("audited", route("gateway", ", audit: true")+pprofYAML)
 	many := instance("conns", route("gateway", ""))
 	progress("started demo-upstream, bareproxy and 6 Portero processes")
 
@@ -205,13 +205,14 @@ default_mode: legacy
 	}
 	bareT := newTarget("bare httputil.ReverseProxy", bare, bareURL)
 	gatewayCookie := newTarget("Portero gateway, Redis session (cookie)", gateway.proc, gateway.public, "Cookie", cookie)
+	auditedCookie := newTarget("Portero gateway + access audit (cookie)", audited.proc, audited.public, "Cookie", cookie)
 	targets := []*target{
 		newTarget("upstream direct (demo-upstream)", upstream, upstreamURL),
 		newTarget("Portero legacy", legacy.proc, legacy.public),
 		gatewayCookie,
 		newTarget("Portero gateway, Redis session (bearer)", gateway.proc, gateway.public, "Authorization", bearer),
 		newTarget("Portero dual, legacy JWT", dual.proc, dual.public, "Authorization", "Bearer "+legacyJWT),
-		newTarget("Portero gateway + access audit (cookie)", audited.proc, audited.public, "Cookie", cookie),
+		auditedCookie,
 	}
 	for _, tg := range append([]*target{bareT}, targets...) {
 		if r := driveLoad(1, 100*time.Millisecond, http.StatusOK, tg.req); r.requests == 0 {
@@ -281,6 +282,10 @@ default_mode: legacy
 		loginRuns = append(loginRuns, driveLoad(loginWorkers, s.login/2, http.StatusOK, loginReq))
 	}
 	rawRate, poolRate, loginRun := median(rawRates), median(poolRates), medianRun(loginRuns)
+	var loginPerRound []float64
+	for i, run := range loginRuns {
+		loginPerRound = append(loginPerRound, run.rps/rawRates[i])
+	}
 	progress("logins done: %.1f/s against %.1f raw hashes/s (x/crypto), %.1f through Portero's hashing pool alone", loginRun.rps, rawRate, poolRate)
 
 	// Memory at many keep-alive connections, on a Portero of its own so its
@@ -294,8 +299,9 @@ default_mode: legacy
 	// table's runs must not pay it.
 	var profileTop string
 	if s.profile != "" {
-		profileTop = profileGateway(t, s, gateway, gatewayCookie.req)
-		progress("profiles written to %s", s.profile)
+		profileTop = profileInstance(t, s, s.profile, gateway, gatewayCookie.req)
+		profileInstance(t, s, filepath.Join(s.profile, "audited"), audited, auditedCookie.req)
+		progress("profiles written to %s (gateway) and %s", s.profile, filepath.Join(s.profile, "audited"))
 	}
 
 	// --- the table ----------------------------------------------------------
@@ -311,19 +317,23 @@ default_mode: legacy
 	}
 	rows := []tableRow{row(bareT.name, s.conns, bareMed, bare, bareMed.rps)}
 	for _, tg := range targets {
-		rows = append(rows, row(tg.name, s.conns, medianRun(tg.runs), tg.proc, medianRun(tg.bareRuns).rps))
+		r := row(tg.name, s.conns, medianRun(tg.runs), tg.proc, medianRun(tg.bareRuns).rps)
+		r.perRound = pairRatios(tg.runs, tg.bareRuns)
+		rows = append(rows, r)
 	}
 	lowBareMed, lowGatewayMed := medianRun(lowBare), medianRun(lowGateway)
+	lowRow := row(gatewayCookie.name, s.lowConns, lowGatewayMed, gateway.proc, lowBareMed.rps)
+	lowRow.perRound = pairRatios(lowGateway, lowBare)
 	rows = append(rows,
 		row(bareT.name, s.lowConns, lowBareMed, bare, lowBareMed.rps),
-		row(gatewayCookie.name, s.lowConns, lowGatewayMed, gateway.proc, lowBareMed.rps),
+		lowRow,
 		tableRow{name: fmt.Sprintf("raw argon2id, x/crypto (m=%d KiB, t=%d, p=%d), hashes/s", authn.DefaultArgon2Params().Memory, authn.DefaultArgon2Params().Time, authn.DefaultArgon2Params().Threads),
 			conns: runtime.NumCPU(), rps: rawRate, errors: -1, ratio: 1},
 		tableRow{name: "Portero's hashing pool alone, same parameters, hashes/s",
 			conns: runtime.NumCPU(), rps: poolRate, errors: -1, ratio: poolRate / rawRate},
 		tableRow{name: "Portero POST /auth/login, logins/s", conns: loginWorkers, rps: loginRun.rps, p50: loginRun.p50,
 			p99: loginRun.p99, p999: loginRun.p999, errors: loginRun.errors, rssMiB: procMemory(t, login.proc.pid(), "VmHWM"),
-			ratio: loginRun.rps / rawRate},
+			ratio: loginRun.rps / rawRate, perRound: loginPerRound},
 		tableRow{name: fmt.Sprintf("Portero gateway, %d keep-alive conns held", s.manyConn), conns: s.manyConn,
 			errors: manyErrs, rssMiB: manyHWM},
 	)
@@ -331,7 +341,7 @@ default_mode: legacy
 	var report strings.Builder
 	fmt.Fprintf(&report, "date %s, commit %s, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), gitCommit(), runtime.Version())
 	fmt.Fprintf(&report, "machine: %d cores (%s), load average before %s, after %s\n", runtime.NumCPU(), cpuModel(), loadBefore, loadAverage())
-	fmt.Fprintf(&report, "method: %d interleaved rounds of %s per row (its bare twin, the same request through the bare proxy, run next to it in every round), medians across rounds; GET %s\n",
+	fmt.Fprintf(&report, "method: %d interleaved rounds of %s per row (its bare twin, the same request through the bare proxy, run next to it in every round), medians across rounds (\"per round\": the lowest and highest ratio of a row to the twin run next to it); GET %s\n",
 		s.rounds, s.run, benchPath)
 	fmt.Fprintf(&report, "ratios: each row to its bare twin (same connections, same cookie or token; \"bare req/s\"); hashes and logins to the raw x/crypto hash rate\n")
 	fmt.Fprintf(&report, "logins: %.2f× the raw x/crypto argon2id rate, %.2f× Portero's hashing pool alone\n", loginRun.rps/rawRate, loginRun.rps/poolRate)
@@ -636,12 +646,12 @@ func holdConnections(t *testing.T, public string, n int, header, value string) i
 	return int(failed.Load())
 }
 
-// profileGateway takes a CPU profile of the gateway process during a load
-// run like the table's, then its heap and allocation profiles, and returns
-// the top of the CPU profile by cumulative time.
-func profileGateway(t *testing.T, s harnessSettings, gw *benchPortero, req func(ctx context.Context, w int) *http.Request) string {
+// profileInstance takes a CPU profile of a Portero process during a load
+// run like the table's, then its heap and allocation profiles, writes them
+// to dir and returns the top of the CPU profile by cumulative time.
+func profileInstance(t *testing.T, s harnessSettings, dir string, gw *benchPortero, req func(ctx context.Context, w int) *http.Request) string {
 	t.Helper()
-	if err := os.MkdirAll(s.profile, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	// The ops listener's write timeout (30 s) bounds a profile's length.
@@ -663,7 +673,7 @@ func profileGateway(t *testing.T, s harnessSettings, gw *benchPortero, req func(
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(filepath.Join(s.profile, file), data, 0o644)
+		return os.WriteFile(filepath.Join(dir, file), data, 0o644)
 	}
 	cpuErr := make(chan error, 1)
 	go func() { cpuErr <- fetch(fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), "cpu.pprof") }()
@@ -677,16 +687,16 @@ func profileGateway(t *testing.T, s harnessSettings, gw *benchPortero, req func(
 		}
 	}
 	var top bytes.Buffer
-	cmd := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=30", filepath.Join(s.profile, "cpu.pprof"))
+	cmd := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=30", filepath.Join(dir, "cpu.pprof"))
 	cmd.Stdout, cmd.Stderr = &top, io.Discard
 	if err := cmd.Run(); err != nil {
 		t.Logf("go tool pprof: %v", err)
 		return ""
 	}
-	_ = os.WriteFile(filepath.Join(s.profile, "cpu-top-cum.txt"), top.Bytes(), 0o644)
-	flat := exec.Command("go", "tool", "pprof", "-top", "-nodecount=40", filepath.Join(s.profile, "cpu.pprof"))
+	_ = os.WriteFile(filepath.Join(dir, "cpu-top-cum.txt"), top.Bytes(), 0o644)
+	flat := exec.Command("go", "tool", "pprof", "-top", "-nodecount=40", filepath.Join(dir, "cpu.pprof"))
 	if out, err := flat.Output(); err == nil {
-		_ = os.WriteFile(filepath.Join(s.profile, "cpu-top-flat.txt"), out, 0o644)
+		_ = os.WriteFile(filepath.Join(dir, "cpu-top-flat.txt"), out, 0o644)
 	}
 	return top.String()
 }
