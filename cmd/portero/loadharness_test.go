@@ -13,9 +13,9 @@ package main
 // Environment (scripts/bench.sh sets the services and BENCH_OUT):
 //
 //	BENCH_QUICK=1       fewer, shorter rounds: under two minutes
-//	BENCH_ROUNDS=N      rounds per row (default 5, quick 3)
-//	BENCH_DURATION=4s   length of one measured run (default 4s, quick 1s)
-//	BENCH_PROFILE=DIR   CPU and heap profiles of Portero in gateway mode
+//	BENCH_ROUNDS=N      rounds per row (default 7, quick 3)
+//	BENCH_DURATION=3s   length of one measured run (default 3s, quick 1s)
+//	BENCH_PROFILE=DIR   CPU and heap profiles of Portero in gateway mode (DIR/audited: with access audit)
 //	BENCH_OUT=DIR       where results.md goes (default ../../.tmp/bench)
 
 import (
@@ -60,7 +60,7 @@ type harnessSettings struct {
 }
 
 func loadHarnessSettings(t *testing.T) harnessSettings {
-	s := harnessSettings{rounds: 5, run: 4 * time.Second, warm: time.Second, conns: 50, lowConns: 10,
+	s := harnessSettings{rounds: 7, run: 3 * time.Second, warm: time.Second, conns: 50, lowConns: 10,
 		manyConn: 1000, login: 8 * time.Second, rawHash: 5 * time.Second, out: "../../.tmp/bench"}
 	if os.Getenv("BENCH_QUICK") == "1" {
 		s.quick, s.rounds, s.run, s.warm, s.login, s.rawHash = true, 3, time.Second, 300*time.Millisecond, 3*time.Second, 2*time.Second
