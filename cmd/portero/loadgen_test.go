@@ -33,6 +33,9 @@ type loadRun struct {
 	// upstream behind it, where the caller measured them: unlike req/s,
 	// these barely move when other work shares the machine.
 	cpuPerReq, upstreamCPUPerReq time.Duration
+	// machineCPUPerReq is every process's and the kernel's CPU time over
+	// the run (load generator, databases included) per request.
+	machineCPUPerReq time.Duration
 }
 
 // driveLoad keeps conns clients busy for d, each on its own keep-alive
@@ -155,6 +158,7 @@ func medianRun(runs []loadRun) loadRun {
 
 		cpuPerReq:         dur(func(r loadRun) time.Duration { return r.cpuPerReq }),
 		upstreamCPUPerReq: dur(func(r loadRun) time.Duration { return r.upstreamCPUPerReq }),
+		machineCPUPerReq:  dur(func(r loadRun) time.Duration { return r.machineCPUPerReq }),
 	}
 	for _, r := range runs {
 		m.requests += r.requests
@@ -181,6 +185,8 @@ type tableRow struct {
 	ratio  float64
 	// CPU µs per request of the row's process and of the upstream.
 	cpu, upstreamCPU time.Duration
+	// machineCPU is the whole machine's CPU µs per request.
+	machineCPU time.Duration
 	// bareRPS is what the ratio is to: the bare proxy given the same requests.
 	bareRPS float64
 	// perRound is each round's row over its own bare run, which ran right
@@ -188,7 +194,7 @@ type tableRow struct {
 	perRound []float64
 }
 
-var tableHeader = []string{"row", "conns", "req/s", "p50", "p99", "p99.9", "errors", "peak RSS MiB", "CPU µs/req", "upstream µs/req", "bare req/s", "ratio", "per round"}
+var tableHeader = []string{"row", "conns", "req/s", "p50", "p99", "p99.9", "errors", "peak RSS MiB", "CPU µs/req", "upstream µs/req", "machine µs/req", "bare req/s", "ratio", "per round"}
 
 func (r tableRow) cells() []string {
 	dash := "—"
@@ -217,7 +223,7 @@ func (r tableRow) cells() []string {
 		spread = fmt.Sprintf("%.2f–%.2f", slices.Min(r.perRound), slices.Max(r.perRound))
 	}
 	return []string{r.name, conns, num(r.rps, "%.0f"), ms(r.p50), ms(r.p99), ms(r.p999), errs,
-		num(r.rssMiB, "%.1f"), us(r.cpu), us(r.upstreamCPU), num(r.bareRPS, "%.0f"), num(r.ratio, "%.2f×"), spread}
+		num(r.rssMiB, "%.1f"), us(r.cpu), us(r.upstreamCPU), us(r.machineCPU), num(r.bareRPS, "%.0f"), num(r.ratio, "%.2f×"), spread}
 }
 
 // formatText lays the rows out in aligned columns for a terminal.

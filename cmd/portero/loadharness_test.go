@@ -222,15 +222,20 @@ default_mode: legacy
 	}
 	progress("warmed up; %d rounds of %s per row at %d connections", s.rounds, s.run, s.conns)
 
+	var tableSteal machineCPU // summed over the table's runs
 	// measure drives one run and charges the CPU time the process under
 	// test and the upstream spent to the requests answered.
 	measure := func(p *benchProc, conns int, req func(ctx context.Context, w int) *http.Request) loadRun {
-		cpu0, up0 := procCPU(t, p.pid()), procCPU(t, upstream.pid())
+		cpu0, up0, m0 := procCPU(t, p.pid()), procCPU(t, upstream.pid()), readMachineCPU(t)
 		run := driveLoad(conns, s.run, http.StatusOK, req)
+		m1 := readMachineCPU(t)
 		if run.requests > 0 {
 			run.cpuPerReq = (procCPU(t, p.pid()) - cpu0) / time.Duration(run.requests)
 			run.upstreamCPUPerReq = (procCPU(t, upstream.pid()) - up0) / time.Duration(run.requests)
+			run.machineCPUPerReq = (m1.busy - m0.busy) / time.Duration(run.requests)
 		}
+		tableSteal.busy += m1.busy - m0.busy
+		tableSteal.steal += m1.steal - m0.steal
 		return run
 	}
 
@@ -308,7 +313,7 @@ default_mode: legacy
 	bareMed := medianRun(bareT.runs)
 	row := func(name string, conns int, m loadRun, p *benchProc, base float64) tableRow {
 		r := tableRow{name: name, conns: conns, rps: m.rps, p50: m.p50, p99: m.p99, p999: m.p999,
-			errors: m.errors, rssMiB: procMemory(t, p.pid(), "VmHWM"), cpu: m.cpuPerReq, upstreamCPU: m.upstreamCPUPerReq,
+			errors: m.errors, rssMiB: procMemory(t, p.pid(), "VmHWM"), cpu: m.cpuPerReq, upstreamCPU: m.upstreamCPUPerReq, machineCPU: m.machineCPUPerReq,
 			bareRPS: base}
 		if base > 0 {
 			r.ratio = m.rps / base
@@ -344,6 +349,10 @@ default_mode: legacy
 	fmt.Fprintf(&report, "method: %d interleaved rounds of %s per row (its bare twin, the same request through the bare proxy, run next to it in every round), medians across rounds (\"per round\": the lowest and highest ratio of a row to the twin run next to it); GET %s\n",
 		s.rounds, s.run, benchPath)
 	fmt.Fprintf(&report, "ratios: each row to its bare twin (same connections, same cookie or token; \"bare req/s\"); hashes and logins to the raw x/crypto hash rate\n")
+	if tableSteal.busy > 0 {
+		fmt.Fprintf(&report, "steal: the hypervisor took %.1f %% of the CPU time the table's runs had (/proc/stat)\n",
+			100*float64(tableSteal.steal)/float64(tableSteal.busy+tableSteal.steal))
+	}
 	fmt.Fprintf(&report, "logins: %.2f× the raw x/crypto argon2id rate, %.2f× Portero's hashing pool alone\n", loginRun.rps/rawRate, loginRun.rps/poolRate)
 	fmt.Fprintf(&report, "p99 added at %d connections (gateway, cookie): %.2f ms\n", s.lowConns,
 		float64(lowGatewayMed.p99-lowBareMed.p99)/float64(time.Millisecond))
@@ -507,6 +516,32 @@ func procMemory(t *testing.T, pid int, field string) float64 {
 }
 
 // procCPU reads the user plus system CPU time a process has used so far.
+// machineCPU is the whole machine's CPU time from /proc/stat: busy is what
+// every process and the kernel ran (user, nice, system, irq, softirq);
+// steal is time the hypervisor gave to other guests while this one had
+// work.
+type machineCPU struct{ busy, steal time.Duration }
+
+func readMachineCPU(t *testing.T) machineCPU {
+	t.Helper()
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Logf("reading /proc/stat: %v", err)
+		return machineCPU{}
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return machineCPU{}
+	}
+	tick := func(i int) time.Duration {
+		n, _ := strconv.ParseInt(f[i], 10, 64)
+		return time.Duration(n) * 10 * time.Millisecond // USER_HZ
+	}
+	// user nice system idle iowait irq softirq steal
+	return machineCPU{busy: tick(1) + tick(2) + tick(3) + tick(6) + tick(7), steal: tick(8)}
+}
+
 func procCPU(t *testing.T, pid int) time.Duration {
 	t.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
