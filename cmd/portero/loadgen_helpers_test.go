@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -67,7 +68,7 @@ func TestLoadGenTable(t *testing.T) {
 	t.Parallel()
 	rows := []tableRow{
 		{name: "bare proxy", conns: 50, rps: 12345.6, p50: 1500 * time.Microsecond, p99: 4 * time.Millisecond, p999: 9 * time.Millisecond, rssMiB: 12.25, ratio: 1,
-			cpu: 61400 * time.Nanosecond, upstreamCPU: 38 * time.Microsecond},
+			cpu: 61400 * time.Nanosecond, upstreamCPU: 38 * time.Microsecond, machineCPU: 151 * time.Microsecond, perRound: []float64{1.1, 0.9, 1.0}},
 		{name: "raw argon2id", rps: 59, errors: -1},
 	}
 	text := formatText(rows)
@@ -80,12 +81,12 @@ func TestLoadGenTable(t *testing.T) {
 			t.Errorf("columns not aligned:\n%s", text)
 		}
 	}
-	for _, want := range []string{"12346", "1.50 ms", "9.00 ms", "12.2", "  61", "  38", "1.00×"} {
+	for _, want := range []string{"12346", "1.50 ms", "9.00 ms", "12.2", "  61", "  38", "  151", "1.00×", "0.90–1.10"} {
 		if !strings.Contains(lines[1], want) {
 			t.Errorf("bare row lacks %q: %s", want, lines[1])
 		}
 	}
-	if strings.Count(lines[2], "—") != 10 {
+	if strings.Count(lines[2], "—") != 12 {
 		t.Errorf("unmeasured cells should be dashes: %s", lines[2])
 	}
 	md := formatMarkdown(rows)
@@ -111,5 +112,50 @@ func TestLoadGenDrive(t *testing.T) {
 	})
 	if r.requests == 0 || r.errors == 0 || r.firstErr != "status 418" || r.rps <= 0 || r.p50 <= 0 || r.p999 < r.p50 {
 		t.Errorf("driveLoad: %+v", r)
+	}
+}
+
+// Slices of load alternate between servers on the same connections: a
+// slice that ends cancels nothing, so no connection is torn down and
+// dialled again by the next.
+func TestLoadGenDriveKeepsConnections(t *testing.T) {
+	t.Parallel()
+	var dialled, aborted atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Millisecond)
+		if r.Context().Err() != nil {
+			aborted.Add(1)
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dialled.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	clients := newLoadClients(3)
+	defer clients.close()
+	get := func(ctx context.Context, _ int) *http.Request {
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+		return req
+	}
+	var total loadSample
+	for range 3 {
+		s := clients.drive(50*time.Millisecond, http.StatusOK, get)
+		if s.elapsed < 50*time.Millisecond || s.errs != 0 || len(s.lat) == 0 {
+			t.Fatalf("slice: %d answers, %d errors (%s) in %v", len(s.lat), s.errs, s.firstErr, s.elapsed)
+		}
+		total.add(s)
+	}
+	if n := dialled.Load(); n != 3 {
+		t.Errorf("3 clients over 3 slices dialled %d connections, want 3", n)
+	}
+	if n := aborted.Load(); n != 0 {
+		t.Errorf("%d requests were cancelled at a slice's end", n)
+	}
+	if r := total.run(); r.requests != len(total.lat) || r.elapsed < 150*time.Millisecond {
+		t.Errorf("three slices summed: %+v", r)
 	}
 }

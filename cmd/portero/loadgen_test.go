@@ -38,66 +38,103 @@ type loadRun struct {
 	machineCPUPerReq time.Duration
 }
 
-// driveLoad keeps conns clients busy for d, each on its own keep-alive
-// connection sending its next request as soon as the previous answer has
-// been read (a closed loop, like the reference measurements).
-// newRequest makes worker w's next request; an answer with another status
-// than want counts as an error. Latencies of successful requests are kept in
-// full and sorted, so the percentiles are exact.
-func driveLoad(conns int, d time.Duration, want int, newRequest func(ctx context.Context, w int) *http.Request) loadRun {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
+// loadClients are the workers of a closed-loop load: one client each, with
+// a transport of its own, so exactly one keep-alive connection each, as a
+// load generator with N connections means. They outlive a run, so runs
+// can alternate between two servers in short slices without reconnecting.
+type loadClients []*http.Client
+
+func newLoadClients(n int) loadClients {
+	c := make(loadClients, n)
+	for i := range c {
+		tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true, Proxy: nil}
+		c[i] = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	return c
+}
+
+func (c loadClients) close() {
+	for _, cl := range c {
+		cl.Transport.(*http.Transport).CloseIdleConnections()
+	}
+}
+
+// loadSample is the raw outcome of one or more slices of load.
+type loadSample struct {
+	lat      []time.Duration // of requests answered with the expected status
+	errs     int
+	elapsed  time.Duration
+	firstErr string
+}
+
+func (s *loadSample) add(o loadSample) {
+	s.lat = append(s.lat, o.lat...)
+	s.errs += o.errs
+	s.elapsed += o.elapsed
+	if s.firstErr == "" {
+		s.firstErr = o.firstErr
+	}
+}
+
+func (s loadSample) run() loadRun { return summarize(s.lat, s.errs, s.elapsed, s.firstErr) }
+
+// drive keeps every client busy for d, each sending its next request as
+// soon as the previous answer has been read. newRequest makes worker w's
+// next request; an answer with another status than want counts as an
+// error. No request is cut off when d ends (a cancelled request closes its
+// connection): the slice lasts until the last answer is in, and elapsed
+// counts to then. Latencies are kept in full, so percentiles are exact.
+func (c loadClients) drive(d time.Duration, want int, newRequest func(ctx context.Context, w int) *http.Request) loadSample {
+	// A server that stops answering fails the slice instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
 	defer cancel()
 	var (
-		mu       sync.Mutex
-		all      []time.Duration
-		errs     int
-		firstErr string
-		wg       sync.WaitGroup
+		mu  sync.Mutex
+		out loadSample
+		wg  sync.WaitGroup
 	)
 	start := time.Now()
-	for w := range conns {
+	deadline := start.Add(d)
+	for w, client := range c {
 		wg.Go(func() {
-			// One transport per worker: exactly one connection each, as a
-			// load generator with N connections means.
-			tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true, Proxy: nil}
-			defer tr.CloseIdleConnections()
-			client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-			lat := make([]time.Duration, 0, 1<<14)
+			lat := make([]time.Duration, 0, 1<<12)
 			e, first := 0, ""
-			for ctx.Err() == nil {
+			fail := func(msg string) {
+				e++
+				if first == "" {
+					first = msg
+				}
+			}
+			for time.Now().Before(deadline) && ctx.Err() == nil {
 				t0 := time.Now()
 				res, err := client.Do(newRequest(ctx, w))
 				if err != nil {
-					if ctx.Err() == nil {
-						e++
-						if first == "" {
-							first = err.Error()
-						}
-					}
+					fail(err.Error())
 					continue
 				}
 				_, _ = io.Copy(io.Discard, res.Body)
 				res.Body.Close()
 				if res.StatusCode != want {
-					e++
-					if first == "" {
-						first = fmt.Sprintf("status %d", res.StatusCode)
-					}
+					fail(fmt.Sprintf("status %d", res.StatusCode))
 					continue
 				}
 				lat = append(lat, time.Since(t0))
 			}
 			mu.Lock()
-			all = append(all, lat...)
-			errs += e
-			if firstErr == "" {
-				firstErr = first
-			}
-			mu.Unlock()
+			defer mu.Unlock()
+			out.add(loadSample{lat: lat, errs: e, firstErr: first})
 		})
 	}
 	wg.Wait()
-	return summarize(all, errs, time.Since(start), firstErr)
+	out.elapsed = time.Since(start)
+	return out
+}
+
+// driveLoad is one run of conns fresh clients for d (see drive).
+func driveLoad(conns int, d time.Duration, want int, newRequest func(ctx context.Context, w int) *http.Request) loadRun {
+	c := newLoadClients(conns)
+	defer c.close()
+	return c.drive(d, want, newRequest).run()
 }
 
 // summarize turns the latencies of one run into its figures; lat is sorted

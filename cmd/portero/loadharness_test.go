@@ -59,6 +59,12 @@ type harnessSettings struct {
 	out      string
 }
 
+// benchSlice is how long one side of a pair runs before the other takes
+// over: short enough that both meet the same moments of a wandering
+// machine, long enough (thousands of requests) that switching costs
+// nothing measurable.
+const benchSlice = 500 * time.Millisecond
+
 func loadHarnessSettings(t *testing.T) harnessSettings {
 	s := harnessSettings{rounds: 7, run: 3 * time.Second, warm: time.Second, conns: 50, lowConns: 10,
 		manyConn: 1000, login: 8 * time.Second, rawHash: 5 * time.Second, out: "../../.tmp/bench"}
@@ -197,12 +203,17 @@ default_mode: legacy
 		name           string
 		proc           *benchProc
 		req, bareReq   func(ctx context.Context, w int) *http.Request
+		clients        loadClients // keep-alive connections to proc, kept across runs
 		runs, bareRuns []loadRun
 		anonymous      bool // carries no credentials
 	}
 	newTarget := func(name string, proc *benchProc, base string, header ...string) *target {
-		return &target{name: name, proc: proc, req: get(base, header...), bareReq: get(bareURL, header...), anonymous: len(header) == 0}
+		c := newLoadClients(s.conns)
+		t.Cleanup(c.close)
+		return &target{name: name, proc: proc, req: get(base, header...), bareReq: get(bareURL, header...), clients: c, anonymous: len(header) == 0}
 	}
+	bareClients := newLoadClients(s.conns)
+	t.Cleanup(bareClients.close)
 	bareT := newTarget("bare httputil.ReverseProxy", bare, bareURL)
 	gatewayCookie := newTarget("Portero gateway, Redis session (cookie)", gateway.proc, gateway.public, "Cookie", cookie)
 	auditedCookie := newTarget("Portero gateway + access audit (cookie)", audited.proc, audited.public, "Cookie", cookie)
@@ -218,47 +229,85 @@ default_mode: legacy
 		if r := driveLoad(1, 100*time.Millisecond, http.StatusOK, tg.req); r.requests == 0 {
 			t.Fatalf("%s answers no request with 200: %s", tg.name, r.firstErr)
 		}
-		driveLoad(s.conns, s.warm, http.StatusOK, tg.req)
+		tg.clients.drive(s.warm, http.StatusOK, tg.req)
+		bareClients.drive(s.warm/4, http.StatusOK, tg.bareReq)
 	}
 	progress("warmed up; %d rounds of %s per row at %d connections", s.rounds, s.run, s.conns)
 
 	var tableSteal machineCPU // summed over the table's runs
-	// measure drives one run and charges the CPU time the process under
-	// test and the upstream spent to the requests answered.
-	measure := func(p *benchProc, conns int, req func(ctx context.Context, w int) *http.Request) loadRun {
-		cpu0, up0, m0 := procCPU(t, p.pid()), procCPU(t, upstream.pid()), readMachineCPU(t)
-		run := driveLoad(conns, s.run, http.StatusOK, req)
-		m1 := readMachineCPU(t)
-		if run.requests > 0 {
-			run.cpuPerReq = (procCPU(t, p.pid()) - cpu0) / time.Duration(run.requests)
-			run.upstreamCPUPerReq = (procCPU(t, upstream.pid()) - up0) / time.Duration(run.requests)
-			run.machineCPUPerReq = (m1.busy - m0.busy) / time.Duration(run.requests)
+	// side is one half of a pair: a server, its clients and its request,
+	// and what its slices added up to.
+	type side struct {
+		proc                *benchProc
+		clients             loadClients
+		req                 func(ctx context.Context, w int) *http.Request
+		sample              loadSample
+		cpu, upstreamCPU, m time.Duration
+	}
+	// measurePair runs a row and its bare twin for s.run each, in slices
+	// of benchSlice taken in turn (twin, row, twin, row, …), so both meet
+	// the same moments of a machine whose speed wanders by tens of
+	// percent within seconds; each slice's CPU time (the server's, the
+	// upstream's, the machine's) is charged to that side.
+	measurePair := func(twin, row *side) (twinRun, rowRun loadRun) {
+		slices := max(1, int(s.run/benchSlice))
+		for range slices {
+			for _, sd := range []*side{twin, row} {
+				cpu0, up0, m0 := procCPU(t, sd.proc.pid()), procCPU(t, upstream.pid()), readMachineCPU(t)
+				sd.sample.add(sd.clients.drive(s.run/time.Duration(slices), http.StatusOK, sd.req))
+				m1 := readMachineCPU(t)
+				sd.cpu += procCPU(t, sd.proc.pid()) - cpu0
+				sd.upstreamCPU += procCPU(t, upstream.pid()) - up0
+				sd.m += m1.busy - m0.busy
+				tableSteal.busy += m1.busy - m0.busy
+				tableSteal.steal += m1.steal - m0.steal
+			}
 		}
-		tableSteal.busy += m1.busy - m0.busy
-		tableSteal.steal += m1.steal - m0.steal
-		return run
+		result := func(sd *side) loadRun {
+			run := sd.sample.run()
+			if n := time.Duration(run.requests); n > 0 {
+				run.cpuPerReq, run.upstreamCPUPerReq, run.machineCPUPerReq = sd.cpu/n, sd.upstreamCPU/n, sd.m/n
+			}
+			return run
+		}
+		return result(twin), result(row)
 	}
 
 	// Throughput: twin, row, twin, row, … so every row has its bare run
 	// right next to it, in every round. The bare row itself is the twins
 	// that carried no credentials.
+	// Every run goes to runs.tsv as well, in the order it ran.
+	runsTSV := []string{"round\trow\trun\treq/s\tCPU µs/req\tupstream µs/req\tmachine µs/req"}
+	logRun := func(round int, name, kind string, m loadRun) {
+		runsTSV = append(runsTSV, fmt.Sprintf("%d\t%s\t%s\t%.0f\t%d\t%d\t%d", round, name, kind, m.rps,
+			m.cpuPerReq.Microseconds(), m.upstreamCPUPerReq.Microseconds(), m.machineCPUPerReq.Microseconds()))
+	}
 	for r := range s.rounds {
 		for _, tg := range targets {
-			twin := measure(bare, s.conns, tg.bareReq)
+			twin, run := measurePair(&side{proc: bare, clients: bareClients, req: tg.bareReq},
+				&side{proc: tg.proc, clients: tg.clients, req: tg.req})
 			tg.bareRuns = append(tg.bareRuns, twin)
 			if tg.anonymous {
 				bareT.runs = append(bareT.runs, twin)
 			}
-			tg.runs = append(tg.runs, measure(tg.proc, s.conns, tg.req))
+			tg.runs = append(tg.runs, run)
+			logRun(r+1, tg.name, "twin", twin)
+			logRun(r+1, tg.name, "row", run)
 		}
 		progress("round %d/%d done", r+1, s.rounds)
 	}
 
 	// Latency at low concurrency: the p99 a request gains through Portero.
 	var lowBare, lowGateway []loadRun
-	for range s.rounds {
-		lowBare = append(lowBare, measure(bare, s.lowConns, gatewayCookie.bareReq))
-		lowGateway = append(lowGateway, measure(gateway.proc, s.lowConns, gatewayCookie.req))
+	lowBareClients, lowGatewayClients := newLoadClients(s.lowConns), newLoadClients(s.lowConns)
+	t.Cleanup(lowBareClients.close)
+	t.Cleanup(lowGatewayClients.close)
+	for r := range s.rounds {
+		twin, run := measurePair(&side{proc: bare, clients: lowBareClients, req: gatewayCookie.bareReq},
+			&side{proc: gateway.proc, clients: lowGatewayClients, req: gatewayCookie.req})
+		lowBare, lowGateway = append(lowBare, twin), append(lowGateway, run)
+		logRun(r+1, gatewayCookie.name+fmt.Sprintf(", %d connections", s.lowConns), "twin", twin)
+		logRun(r+1, gatewayCookie.name+fmt.Sprintf(", %d connections", s.lowConns), "row", run)
 	}
 	progress("latency pass at %d connections done", s.lowConns)
 
@@ -346,8 +395,8 @@ default_mode: legacy
 	var report strings.Builder
 	fmt.Fprintf(&report, "date %s, commit %s, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), gitCommit(), runtime.Version())
 	fmt.Fprintf(&report, "machine: %d cores (%s), load average before %s, after %s\n", runtime.NumCPU(), cpuModel(), loadBefore, loadAverage())
-	fmt.Fprintf(&report, "method: %d interleaved rounds of %s per row (its bare twin, the same request through the bare proxy, run next to it in every round), medians across rounds (\"per round\": the lowest and highest ratio of a row to the twin run next to it); GET %s\n",
-		s.rounds, s.run, benchPath)
+	fmt.Fprintf(&report, "method: %d rounds of %s per row and as much for its bare twin (the same request through the bare proxy), taken in turns of %s on kept-alive connections; medians across rounds (\"per round\": the lowest and highest ratio of a row to its twin in one round); GET %s\n",
+		s.rounds, s.run, min(s.run, benchSlice), benchPath)
 	fmt.Fprintf(&report, "ratios: each row to its bare twin (same connections, same cookie or token; \"bare req/s\"); hashes and logins to the raw x/crypto hash rate\n")
 	if tableSteal.busy > 0 {
 		fmt.Fprintf(&report, "steal: the hypervisor took %.1f %% of the CPU time the table's runs had (/proc/stat)\n",
@@ -370,6 +419,9 @@ default_mode: legacy
 		md += "\nCPU profile of the gateway run (cookie), by cumulative time:\n\n```\n" + profileTop + "```\n"
 	}
 	if err := os.MkdirAll(s.out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.out, "runs.tsv"), []byte(strings.Join(runsTSV, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	outFile := filepath.Join(s.out, "results.md")
