@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -157,5 +159,22 @@ func TestLoadGenDriveKeepsConnections(t *testing.T) {
 	}
 	if r := total.run(); r.requests != len(total.lat) || r.elapsed < 150*time.Millisecond {
 		t.Errorf("three slices summed: %+v", r)
+	}
+}
+
+// A row's ratio is the median of its rounds' paired ratios, not the ratio
+// of medians taken apart: a round where the machine ran fast for both
+// sides must not pair the row's median with another round's twin.
+func TestLoadGenPairedRatio(t *testing.T) {
+	t.Parallel()
+	rows := []loadRun{{rps: 80}, {rps: 170}, {rps: 90}}
+	twins := []loadRun{{rps: 100}, {rps: 200}, {rps: 95}}
+	r := tableRow{ratio: medianRun(rows).rps / medianRun(twins).rps} // 90/100
+	r.paired(pairRatios(rows, twins))
+	if want := 0.85; math.Abs(r.ratio-want) > 1e-9 {
+		t.Errorf("ratio %.3f, want the median of 0.80, 0.85, 0.95 = %.2f", r.ratio, want)
+	}
+	if len(r.perRound) != 3 || slices.Min(r.perRound) != 0.8 {
+		t.Errorf("per round %v", r.perRound)
 	}
 }

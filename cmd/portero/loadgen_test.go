@@ -288,6 +288,16 @@ func formatText(rows []tableRow) string {
 }
 
 // formatMarkdown is the same table for BENCHMARKS.md.
+// paired sets the row's ratio from its rounds' own ratios: their median,
+// since each round's row and twin met the same moments of the machine and
+// medians taken apart would lose that.
+func (r *tableRow) paired(perRound []float64) {
+	r.perRound = perRound
+	if len(perRound) > 0 {
+		r.ratio = median(perRound)
+	}
+}
+
 // pairRatios is runs[i].rps / bare[i].rps for every round.
 func pairRatios(runs, bare []loadRun) []float64 {
 	r := make([]float64, 0, len(runs))

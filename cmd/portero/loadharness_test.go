@@ -336,9 +336,10 @@ default_mode: legacy
 		loginRuns = append(loginRuns, driveLoad(loginWorkers, s.login/2, http.StatusOK, loginReq))
 	}
 	rawRate, poolRate, loginRun := median(rawRates), median(poolRates), medianRun(loginRuns)
-	var loginPerRound []float64
+	var loginPerRound, loginPerPool []float64
 	for i, run := range loginRuns {
 		loginPerRound = append(loginPerRound, run.rps/rawRates[i])
+		loginPerPool = append(loginPerPool, run.rps/poolRates[i])
 	}
 	progress("logins done: %.1f/s against %.1f raw hashes/s (x/crypto), %.1f through Portero's hashing pool alone", loginRun.rps, rawRate, poolRate)
 
@@ -372,12 +373,12 @@ default_mode: legacy
 	rows := []tableRow{row(bareT.name, s.conns, bareMed, bare, bareMed.rps)}
 	for _, tg := range targets {
 		r := row(tg.name, s.conns, medianRun(tg.runs), tg.proc, medianRun(tg.bareRuns).rps)
-		r.perRound = pairRatios(tg.runs, tg.bareRuns)
+		r.paired(pairRatios(tg.runs, tg.bareRuns))
 		rows = append(rows, r)
 	}
 	lowBareMed, lowGatewayMed := medianRun(lowBare), medianRun(lowGateway)
 	lowRow := row(gatewayCookie.name, s.lowConns, lowGatewayMed, gateway.proc, lowBareMed.rps)
-	lowRow.perRound = pairRatios(lowGateway, lowBare)
+	lowRow.paired(pairRatios(lowGateway, lowBare))
 	rows = append(rows,
 		row(bareT.name, s.lowConns, lowBareMed, bare, lowBareMed.rps),
 		lowRow,
@@ -387,7 +388,7 @@ default_mode: legacy
 			conns: runtime.NumCPU(), rps: poolRate, errors: -1, ratio: poolRate / rawRate},
 		tableRow{name: "Portero POST /auth/login, logins/s", conns: loginWorkers, rps: loginRun.rps, p50: loginRun.p50,
 			p99: loginRun.p99, p999: loginRun.p999, errors: loginRun.errors, rssMiB: procMemory(t, login.proc.pid(), "VmHWM"),
-			ratio: loginRun.rps / rawRate, perRound: loginPerRound},
+			ratio: median(loginPerRound), perRound: loginPerRound},
 		tableRow{name: fmt.Sprintf("Portero gateway, %d keep-alive conns held", s.manyConn), conns: s.manyConn,
 			errors: manyErrs, rssMiB: manyHWM},
 	)
@@ -395,14 +396,14 @@ default_mode: legacy
 	var report strings.Builder
 	fmt.Fprintf(&report, "date %s, commit %s, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), gitCommit(), runtime.Version())
 	fmt.Fprintf(&report, "machine: %d cores (%s), load average before %s, after %s\n", runtime.NumCPU(), cpuModel(), loadBefore, loadAverage())
-	fmt.Fprintf(&report, "method: %d rounds of %s per row and as much for its bare twin (the same request through the bare proxy), taken in turns of %s on kept-alive connections; medians across rounds (\"per round\": the lowest and highest ratio of a row to its twin in one round); GET %s\n",
+	fmt.Fprintf(&report, "method: %d rounds of %s per row and as much for its bare twin (the same request through the bare proxy), taken in turns of %s on kept-alive connections; figures are medians across rounds, and a ratio is the median of the rounds' ratios of a row to its twin (\"per round\": the lowest and highest of them); GET %s\n",
 		s.rounds, s.run, min(s.run, benchSlice), benchPath)
 	fmt.Fprintf(&report, "ratios: each row to its bare twin (same connections, same cookie or token; \"bare req/s\"); hashes and logins to the raw x/crypto hash rate\n")
 	if tableSteal.busy > 0 {
 		fmt.Fprintf(&report, "steal: the hypervisor took %.1f %% of the CPU time the table's runs had (/proc/stat)\n",
 			100*float64(tableSteal.steal)/float64(tableSteal.busy+tableSteal.steal))
 	}
-	fmt.Fprintf(&report, "logins: %.2f× the raw x/crypto argon2id rate, %.2f× Portero's hashing pool alone\n", loginRun.rps/rawRate, loginRun.rps/poolRate)
+	fmt.Fprintf(&report, "logins: %.2f× the raw x/crypto argon2id rate, %.2f× Portero's hashing pool alone\n", median(loginPerRound), median(loginPerPool))
 	fmt.Fprintf(&report, "p99 added at %d connections (gateway, cookie): %.2f ms\n", s.lowConns,
 		float64(lowGatewayMed.p99-lowBareMed.p99)/float64(time.Millisecond))
 	if manyRSS > 0 {
