@@ -55,7 +55,8 @@ ON CONFLICT (event_id) DO NOTHING`); err != nil {
 }
 
 // BenchmarkPostgresInsert compares the ways of writing a batch: COPY
-// straight into audit_logs (what pgStore.Insert does first), the unnest
+// straight into audit_logs (what pgStore.Insert does first; copy-pgx is
+// the same COPY encoded by pgx.CopyFrom, as it was until 2026-12-07), the unnest
 // statement that skips stored events (its fallback), and COPY into a
 // temporary table followed by INSERT … ON CONFLICT. Reported per event.
 func BenchmarkPostgresInsert(b *testing.B) {
@@ -68,6 +69,13 @@ func BenchmarkPostgresInsert(b *testing.B) {
 			insert func(context.Context, []Event) error
 		}{
 			{"copy", s.Insert},
+			{"copy-pgx", func(ctx context.Context, events []Event) error {
+				events, err := checkInsert(events)
+				if err != nil {
+					return err
+				}
+				return s.copyInPgx(ctx, "audit_logs", events)
+			}},
 			{"unnest", func(ctx context.Context, events []Event) error {
 				events, err := checkInsert(events)
 				if err != nil {
