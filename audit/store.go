@@ -151,9 +151,15 @@ func decodeCursor(c string) (time.Time, int64, error) {
 	return time.Unix(0, ns).UTC(), id, nil
 }
 
-// checkInsert returns events as Insert stores them (see prepare) in a new
-// slice: every event must have an ID, an Action and a CreatedAt.
+// checkInsert returns events as Insert stores them (see prepare): every
+// event must have an ID, an Action and a CreatedAt. A batch that is
+// prepared already (every batch the Writer hands over) comes back as it
+// is, since stores only read it; anything else is prepared into a new
+// slice.
 func checkInsert(events []Event) ([]Event, error) {
+	if allPrepared(events) {
+		return events, nil
+	}
 	out := make([]Event, len(events))
 	for i, ev := range events {
 		if ev.ID == "" || ev.CreatedAt.IsZero() {
@@ -166,6 +172,15 @@ func checkInsert(events []Event) ([]Event, error) {
 		out[i] = p
 	}
 	return out, nil
+}
+
+func allPrepared(events []Event) bool {
+	for i := range events {
+		if !events[i].prepared {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeDetails turns a details column back into a map.
