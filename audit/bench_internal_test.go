@@ -54,6 +54,17 @@ ON CONFLICT (event_id) DO NOTHING`); err != nil {
 	return tx.Commit(ctx)
 }
 
+// checked is insert behind Insert's own checks.
+func checked(insert func(context.Context, []Event) error) func(context.Context, []Event) error {
+	return func(ctx context.Context, events []Event) error {
+		events, err := checkInsert(events)
+		if err != nil {
+			return err
+		}
+		return insert(ctx, events)
+	}
+}
+
 // BenchmarkPostgresInsert compares the ways of writing a batch: COPY
 // straight into audit_logs (what pgStore.Insert does first; copy-pgx is
 // the same COPY encoded by pgx.CopyFrom, as it was until 2026-12-07), the unnest
@@ -69,20 +80,10 @@ func BenchmarkPostgresInsert(b *testing.B) {
 			insert func(context.Context, []Event) error
 		}{
 			{"copy", s.Insert},
-			{"copy-pgx", func(ctx context.Context, events []Event) error {
-				events, err := checkInsert(events)
-				if err != nil {
-					return err
-				}
+			{"copy-pgx", checked(func(ctx context.Context, events []Event) error {
 				return s.copyInPgx(ctx, "audit_logs", events)
-			}},
-			{"unnest", func(ctx context.Context, events []Event) error {
-				events, err := checkInsert(events)
-				if err != nil {
-					return err
-				}
-				return s.insertSkippingStored(ctx, events)
-			}},
+			})},
+			{"unnest", checked(s.insertSkippingStored)},
 			{"copy-temp", s.insertCopy},
 		} {
 			b.Run(fmt.Sprintf("%s/batch=%d", m.name, size), func(b *testing.B) {

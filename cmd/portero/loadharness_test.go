@@ -238,11 +238,11 @@ default_mode: legacy
 	// side is one half of a pair: a server, its clients and its request,
 	// and what its slices added up to.
 	type side struct {
-		proc                *benchProc
-		clients             loadClients
-		req                 func(ctx context.Context, w int) *http.Request
-		sample              loadSample
-		cpu, upstreamCPU, m time.Duration
+		proc                      *benchProc
+		clients                   loadClients
+		req                       func(ctx context.Context, w int) *http.Request
+		sample                    loadSample
+		cpu, upstreamCPU, machine time.Duration
 	}
 	// measurePair runs a row and its bare twin for s.run each, in slices
 	// of benchSlice taken in turn (twin, row, twin, row, …), so both meet
@@ -258,7 +258,7 @@ default_mode: legacy
 				m1 := readMachineCPU(t)
 				sd.cpu += procCPU(t, sd.proc.pid()) - cpu0
 				sd.upstreamCPU += procCPU(t, upstream.pid()) - up0
-				sd.m += m1.busy - m0.busy
+				sd.machine += m1.busy - m0.busy
 				tableSteal.busy += m1.busy - m0.busy
 				tableSteal.steal += m1.steal - m0.steal
 			}
@@ -266,22 +266,27 @@ default_mode: legacy
 		result := func(sd *side) loadRun {
 			run := sd.sample.run()
 			if n := time.Duration(run.requests); n > 0 {
-				run.cpuPerReq, run.upstreamCPUPerReq, run.machineCPUPerReq = sd.cpu/n, sd.upstreamCPU/n, sd.m/n
+				run.cpuPerReq, run.upstreamCPUPerReq, run.machineCPUPerReq = sd.cpu/n, sd.upstreamCPU/n, sd.machine/n
 			}
 			return run
 		}
 		return result(twin), result(row)
 	}
 
-	// Throughput: twin, row, twin, row, … so every row has its bare run
-	// right next to it, in every round. The bare row itself is the twins
-	// that carried no credentials.
 	// Every run goes to runs.tsv as well, in the order it ran.
 	runsTSV := []string{"round\trow\trun\treq/s\tCPU µs/req\tupstream µs/req\tmachine µs/req"}
-	logRun := func(round int, name, kind string, m loadRun) {
-		runsTSV = append(runsTSV, fmt.Sprintf("%d\t%s\t%s\t%.0f\t%d\t%d\t%d", round, name, kind, m.rps,
-			m.cpuPerReq.Microseconds(), m.upstreamCPUPerReq.Microseconds(), m.machineCPUPerReq.Microseconds()))
+	logPair := func(round int, name string, twin, row loadRun) {
+		for _, r := range []struct {
+			kind string
+			m    loadRun
+		}{{"twin", twin}, {"row", row}} {
+			runsTSV = append(runsTSV, fmt.Sprintf("%d\t%s\t%s\t%.0f\t%d\t%d\t%d", round, name, r.kind, r.m.rps,
+				r.m.cpuPerReq.Microseconds(), r.m.upstreamCPUPerReq.Microseconds(), r.m.machineCPUPerReq.Microseconds()))
+		}
 	}
+
+	// Throughput: every row paired with its bare twin, in every round. The
+	// bare row itself is the twins that carried no credentials.
 	for r := range s.rounds {
 		for _, tg := range targets {
 			twin, run := measurePair(&side{proc: bare, clients: bareClients, req: tg.bareReq},
@@ -291,8 +296,7 @@ default_mode: legacy
 				bareT.runs = append(bareT.runs, twin)
 			}
 			tg.runs = append(tg.runs, run)
-			logRun(r+1, tg.name, "twin", twin)
-			logRun(r+1, tg.name, "row", run)
+			logPair(r+1, tg.name, twin, run)
 		}
 		progress("round %d/%d done", r+1, s.rounds)
 	}
@@ -306,8 +310,7 @@ default_mode: legacy
 		twin, run := measurePair(&side{proc: bare, clients: lowBareClients, req: gatewayCookie.bareReq},
 			&side{proc: gateway.proc, clients: lowGatewayClients, req: gatewayCookie.req})
 		lowBare, lowGateway = append(lowBare, twin), append(lowGateway, run)
-		logRun(r+1, gatewayCookie.name+fmt.Sprintf(", %d connections", s.lowConns), "twin", twin)
-		logRun(r+1, gatewayCookie.name+fmt.Sprintf(", %d connections", s.lowConns), "row", run)
+		logPair(r+1, fmt.Sprintf("%s, %d connections", gatewayCookie.name, s.lowConns), twin, run)
 	}
 	progress("latency pass at %d connections done", s.lowConns)
 
@@ -568,7 +571,6 @@ func procMemory(t *testing.T, pid int, field string) float64 {
 	return 0
 }
 
-// procCPU reads the user plus system CPU time a process has used so far.
 // machineCPU is the whole machine's CPU time from /proc/stat: busy is what
 // every process and the kernel ran (user, nice, system, irq, softirq);
 // steal is time the hypervisor gave to other guests while this one had
@@ -595,6 +597,7 @@ func readMachineCPU(t *testing.T) machineCPU {
 	return machineCPU{busy: tick(1) + tick(2) + tick(3) + tick(6) + tick(7), steal: tick(8)}
 }
 
+// procCPU reads the user plus system CPU time a process has used so far.
 func procCPU(t *testing.T, pid int) time.Duration {
 	t.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
