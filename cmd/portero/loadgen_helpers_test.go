@@ -70,7 +70,7 @@ func TestLoadGenTable(t *testing.T) {
 	t.Parallel()
 	rows := []tableRow{
 		{name: "bare proxy", conns: 50, rps: 12345.6, p50: 1500 * time.Microsecond, p99: 4 * time.Millisecond, p999: 9 * time.Millisecond, rssMiB: 12.25, ratio: 1,
-			cpu: 61400 * time.Nanosecond, upstreamCPU: 38 * time.Microsecond, machineCPU: 151 * time.Microsecond, perRound: []float64{1.1, 0.9, 1.0}},
+			cpu: 61400 * time.Nanosecond, upstreamCPU: 38 * time.Microsecond, machineCPU: 151 * time.Microsecond, postgresCPU: 17 * time.Microsecond, perRound: []float64{1.1, 0.9, 1.0}},
 		{name: "raw argon2id", rps: 59, errors: -1},
 	}
 	text := formatText(rows)
@@ -83,12 +83,12 @@ func TestLoadGenTable(t *testing.T) {
 			t.Errorf("columns not aligned:\n%s", text)
 		}
 	}
-	for _, want := range []string{"12346", "1.50 ms", "9.00 ms", "12.2", "  61", "  38", "  151", "1.00×", "0.90–1.10"} {
+	for _, want := range []string{"12346", "1.50 ms", "9.00 ms", "12.2", "  61", "  38", "  151", "  17", "1.00×", "0.90–1.10"} {
 		if !strings.Contains(lines[1], want) {
 			t.Errorf("bare row lacks %q: %s", want, lines[1])
 		}
 	}
-	if strings.Count(lines[2], "—") != 12 {
+	if strings.Count(lines[2], "—") != 13 {
 		t.Errorf("unmeasured cells should be dashes: %s", lines[2])
 	}
 	md := formatMarkdown(rows)
@@ -176,5 +176,20 @@ func TestLoadGenPairedRatio(t *testing.T) {
 	}
 	if len(r.perRound) != 3 || slices.Min(r.perRound) != 0.8 {
 		t.Errorf("per round %v", r.perRound)
+	}
+}
+
+func TestStatCPU(t *testing.T) {
+	t.Parallel()
+	// pid (comm) state ppid … utime stime cutime cstime …: 3+5+7+11 ticks.
+	stat := "42 (postgres: a) b) S 1 42 42 0 -1 4194560 100 0 0 0 3 5 7 11 20 0 1 0 100 200 300"
+	if got, want := statCPU(stat, false), 80*time.Millisecond; got != want {
+		t.Errorf("own = %v, want %v", got, want)
+	}
+	if got, want := statCPU(stat, true), 260*time.Millisecond; got != want {
+		t.Errorf("with children = %v, want %v", got, want)
+	}
+	if got := statCPU("42 (truncated", true); got != 0 {
+		t.Errorf("malformed = %v, want 0", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -34,8 +35,9 @@ type loadRun struct {
 	// these barely move when other work shares the machine.
 	cpuPerReq, upstreamCPUPerReq time.Duration
 	// machineCPUPerReq is every process's and the kernel's CPU time over
-	// the run (load generator, databases included) per request.
-	machineCPUPerReq time.Duration
+	// the run (load generator, databases included) per request;
+	// postgresCPUPerReq is PostgreSQL's share of it.
+	machineCPUPerReq, postgresCPUPerReq time.Duration
 }
 
 // loadClients are the workers of a closed-loop load: one client each, with
@@ -196,6 +198,7 @@ func medianRun(runs []loadRun) loadRun {
 		cpuPerReq:         dur(func(r loadRun) time.Duration { return r.cpuPerReq }),
 		upstreamCPUPerReq: dur(func(r loadRun) time.Duration { return r.upstreamCPUPerReq }),
 		machineCPUPerReq:  dur(func(r loadRun) time.Duration { return r.machineCPUPerReq }),
+		postgresCPUPerReq: dur(func(r loadRun) time.Duration { return r.postgresCPUPerReq }),
 	}
 	for _, r := range runs {
 		m.requests += r.requests
@@ -222,8 +225,9 @@ type tableRow struct {
 	ratio  float64
 	// CPU µs per request of the row's process and of the upstream.
 	cpu, upstreamCPU time.Duration
-	// machineCPU is the whole machine's CPU µs per request.
-	machineCPU time.Duration
+	// machineCPU is the whole machine's CPU µs per request, postgresCPU
+	// PostgreSQL's part of it.
+	machineCPU, postgresCPU time.Duration
 	// bareRPS is what the ratio is to: the bare proxy given the same requests.
 	bareRPS float64
 	// perRound is each round's row over its own bare run, which ran right
@@ -231,7 +235,7 @@ type tableRow struct {
 	perRound []float64
 }
 
-var tableHeader = []string{"row", "conns", "req/s", "p50", "p99", "p99.9", "errors", "peak RSS MiB", "CPU µs/req", "upstream µs/req", "machine µs/req", "bare req/s", "ratio", "per round"}
+var tableHeader = []string{"row", "conns", "req/s", "p50", "p99", "p99.9", "errors", "peak RSS MiB", "CPU µs/req", "upstream µs/req", "machine µs/req", "postgres µs/req", "bare req/s", "ratio", "per round"}
 
 func (r tableRow) cells() []string {
 	dash := "—"
@@ -260,7 +264,7 @@ func (r tableRow) cells() []string {
 		spread = fmt.Sprintf("%.2f–%.2f", slices.Min(r.perRound), slices.Max(r.perRound))
 	}
 	return []string{r.name, conns, num(r.rps, "%.0f"), ms(r.p50), ms(r.p99), ms(r.p999), errs,
-		num(r.rssMiB, "%.1f"), us(r.cpu), us(r.upstreamCPU), us(r.machineCPU), num(r.bareRPS, "%.0f"), num(r.ratio, "%.2f×"), spread}
+		num(r.rssMiB, "%.1f"), us(r.cpu), us(r.upstreamCPU), us(r.machineCPU), us(r.postgresCPU), num(r.bareRPS, "%.0f"), num(r.ratio, "%.2f×"), spread}
 }
 
 // formatText lays the rows out in aligned columns for a terminal.
@@ -317,4 +321,32 @@ func formatMarkdown(rows []tableRow) string {
 		b.WriteString("| " + strings.Join(r.cells(), " | ") + " |\n")
 	}
 	return b.String()
+}
+
+// statCPU reads the user plus system CPU time from a /proc/PID/stat line,
+// with that of the children the process has waited for if children is set.
+func statCPU(stat string, children bool) time.Duration {
+	// The command name (field 2) may hold spaces and parentheses; count
+	// from after its closing one.
+	i := strings.LastIndex(stat, ") ")
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(stat[i+2:])
+	if len(fields) < 15 {
+		return 0
+	}
+	// utime, stime, cutime and cstime are fields 14 to 17, in clock ticks;
+	// Linux reports them at USER_HZ, which is 100 on every architecture Go
+	// supports.
+	n := 2
+	if children {
+		n = 4
+	}
+	var ticks int64
+	for _, f := range fields[11 : 11+n] {
+		v, _ := strconv.ParseInt(f, 10, 64)
+		ticks += v
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }

@@ -238,11 +238,11 @@ default_mode: legacy
 	// side is one half of a pair: a server, its clients and its request,
 	// and what its slices added up to.
 	type side struct {
-		proc                      *benchProc
-		clients                   loadClients
-		req                       func(ctx context.Context, w int) *http.Request
-		sample                    loadSample
-		cpu, upstreamCPU, machine time.Duration
+		proc                                *benchProc
+		clients                             loadClients
+		req                                 func(ctx context.Context, w int) *http.Request
+		sample                              loadSample
+		cpu, upstreamCPU, machine, postgres time.Duration
 	}
 	// measurePair runs a row and its bare twin for s.run each, in slices
 	// of benchSlice taken in turn (twin, row, twin, row, …), so both meet
@@ -253,12 +253,13 @@ default_mode: legacy
 		slices := max(1, int(s.run/benchSlice))
 		for range slices {
 			for _, sd := range []*side{twin, row} {
-				cpu0, up0, m0 := procCPU(t, sd.proc.pid()), procCPU(t, upstream.pid()), readMachineCPU(t)
+				cpu0, up0, m0, pg0 := procCPU(t, sd.proc.pid()), procCPU(t, upstream.pid()), readMachineCPU(t), postgresCPU(t)
 				sd.sample.add(sd.clients.drive(s.run/time.Duration(slices), http.StatusOK, sd.req))
 				m1 := readMachineCPU(t)
 				sd.cpu += procCPU(t, sd.proc.pid()) - cpu0
 				sd.upstreamCPU += procCPU(t, upstream.pid()) - up0
 				sd.machine += m1.busy - m0.busy
+				sd.postgres += postgresCPU(t) - pg0
 				tableSteal.busy += m1.busy - m0.busy
 				tableSteal.steal += m1.steal - m0.steal
 			}
@@ -267,6 +268,7 @@ default_mode: legacy
 			run := sd.sample.run()
 			if n := time.Duration(run.requests); n > 0 {
 				run.cpuPerReq, run.upstreamCPUPerReq, run.machineCPUPerReq = sd.cpu/n, sd.upstreamCPU/n, sd.machine/n
+				run.postgresCPUPerReq = sd.postgres / n
 			}
 			return run
 		}
@@ -274,14 +276,15 @@ default_mode: legacy
 	}
 
 	// Every run goes to runs.tsv as well, in the order it ran.
-	runsTSV := []string{"round\trow\trun\treq/s\tCPU µs/req\tupstream µs/req\tmachine µs/req"}
+	runsTSV := []string{"round\trow\trun\treq/s\tCPU µs/req\tupstream µs/req\tmachine µs/req\tpostgres µs/req"}
 	logPair := func(round int, name string, twin, row loadRun) {
 		for _, r := range []struct {
 			kind string
 			m    loadRun
 		}{{"twin", twin}, {"row", row}} {
-			runsTSV = append(runsTSV, fmt.Sprintf("%d\t%s\t%s\t%.0f\t%d\t%d\t%d", round, name, r.kind, r.m.rps,
-				r.m.cpuPerReq.Microseconds(), r.m.upstreamCPUPerReq.Microseconds(), r.m.machineCPUPerReq.Microseconds()))
+			runsTSV = append(runsTSV, fmt.Sprintf("%d\t%s\t%s\t%.0f\t%d\t%d\t%d\t%d", round, name, r.kind, r.m.rps,
+				r.m.cpuPerReq.Microseconds(), r.m.upstreamCPUPerReq.Microseconds(), r.m.machineCPUPerReq.Microseconds(),
+				r.m.postgresCPUPerReq.Microseconds()))
 		}
 	}
 
@@ -367,7 +370,7 @@ default_mode: legacy
 	row := func(name string, conns int, m loadRun, p *benchProc, base float64) tableRow {
 		r := tableRow{name: name, conns: conns, rps: m.rps, p50: m.p50, p99: m.p99, p999: m.p999,
 			errors: m.errors, rssMiB: procMemory(t, p.pid(), "VmHWM"), cpu: m.cpuPerReq, upstreamCPU: m.upstreamCPUPerReq, machineCPU: m.machineCPUPerReq,
-			bareRPS: base}
+			postgresCPU: m.postgresCPUPerReq, bareRPS: base}
 		if base > 0 {
 			r.ratio = m.rps / base
 		}
@@ -605,17 +608,35 @@ func procCPU(t *testing.T, pid int) time.Duration {
 		t.Logf("reading the CPU time of pid %d: %v", pid, err)
 		return 0
 	}
-	// The command name (field 2) may hold spaces; count from after it.
-	_, rest, ok := strings.Cut(string(data), ") ")
-	fields := strings.Fields(rest)
-	if !ok || len(fields) < 13 {
+	return statCPU(string(data), false)
+}
+
+// postgresCPU is the CPU time every PostgreSQL process has used so far:
+// the postmaster, its backends and workers, and (through the postmaster's
+// cutime and cstime) the backends and workers that have exited.
+func postgresCPU(t *testing.T) time.Duration {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Logf("listing processes: %v", err)
 		return 0
 	}
-	// utime and stime are fields 14 and 15, in clock ticks; Linux reports
-	// them at USER_HZ, which is 100 on every architecture Go supports.
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	var sum time.Duration
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if !strings.Contains(string(data), " (postgres) ") {
+			continue
+		}
+		sum += statCPU(string(data), true)
+	}
+	return sum
 }
 
 // --- credentials ---------------------------------------------------------
