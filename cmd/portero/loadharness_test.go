@@ -253,7 +253,9 @@ default_mode: legacy
 		slices := max(1, int(s.run/benchSlice))
 		for range slices {
 			for _, sd := range []*side{twin, row} {
-				cpu0, up0, m0, pg0 := procCPU(t, sd.proc.pid()), procCPU(t, upstream.pid()), readMachineCPU(t), postgresCPU(t)
+				// postgresCPU walks /proc; its own CPU stays outside the
+				// machine's readings (operands run left to right).
+				pg0, cpu0, up0, m0 := postgresCPU(t), procCPU(t, sd.proc.pid()), procCPU(t, upstream.pid()), readMachineCPU(t)
 				sd.sample.add(sd.clients.drive(s.run/time.Duration(slices), http.StatusOK, sd.req))
 				m1 := readMachineCPU(t)
 				sd.cpu += procCPU(t, sd.proc.pid()) - cpu0
